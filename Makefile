@@ -1,0 +1,61 @@
+# PixelSecurer: `make book` builds the HTML book, `make test` runs every test.
+# Both create .venv and install the package when needed (skipped when pyproject.toml is unchanged).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+BOOK_PROFILE ?= cpu
+TEST_CACHE ?= $(CURDIR)/.cache/test
+TEST_BUILD ?= $(CURDIR)/_build/test-book
+NOTEBOOKS := $(sort $(wildcard book/*.ipynb book/assignments/*.ipynb))
+
+.PHONY: all install book test unit nbval book-test test-gpu test-browser bench sync clean
+
+all: book
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --upgrade pip setuptools wheel >/dev/null
+	$(PY) -m pip install -e '.[book,test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Regenerate the Colab copies (book/*.ipynb, outputs stripped) from the MyST sources.
+sync: install
+	$(PY) tests/pairing.py --write
+
+book: install
+	PIXELSECURER_PROFILE=$(BOOK_PROFILE) $(VENV)/bin/jupyter-book build -W --keep-going .
+	@echo "open _build/html/index.html"
+
+unit: install
+	PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/unit $(PY) -m pytest tests -q
+
+nbval: install
+	PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(PY) -m pytest -q -p no:cacheprovider \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(NOTEBOOKS)
+
+book-test: install
+	rm -rf $(TEST_BUILD)
+	PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(VENV)/bin/jupyter-book build -W --keep-going \
+		--path-output $(TEST_BUILD) .
+
+test: unit nbval book-test
+	@echo "make test: unit tests, nbval and the -W book build all passed"
+
+test-gpu: install
+	bash bench/test_gpu.sh
+
+test-browser: install
+	bash tests/browser/run.sh
+
+bench: install
+	$(PY) bench/run_bench.py
+
+clean:
+	rm -rf _build .cache

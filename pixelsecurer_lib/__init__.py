@@ -1,0 +1,8 @@
+"""PixelSecurer: machine unlearning for deep age regression.
+
+The library behind the PixelSecurer book. Chapters import it as ``import pixelsecurer_lib as psl``.
+"""
+__version__ = "0.1.0"
+
+from .config import Profile, PROFILES, get_profile, cache_dir  # noqa: E402,F401
+from .session import ChapterContext, setup_chapter  # noqa: E402,F401

@@ -1,0 +1,44 @@
+"""Data: the AgeDB reader, the synthetic AgeDB-shaped set, splits and forget sets."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from ..config import Profile, agedb_path, cache_dir, get_profile
+from .agedb import AgeData, Record, load_folder, parse_filename, scan_folder  # noqa: F401
+from .splits import (ForgetSet, ForgetSpec, Split, forget_split, make_split,  # noqa: F401
+                     parse_forget_spec)
+
+SYNTHETIC_SEED = 0
+
+
+def synthetic_folder(subjects: int, size: int, seed: int = SYNTHETIC_SEED) -> Path:
+    """Where the synthetic set for these parameters lives in the cache."""
+    return cache_dir() / "synthetic" / f"agedb-synth-seed{seed}-n{subjects}-px{size}"
+
+
+def ensure_synthetic(subjects: int, size: int, seed: int = SYNTHETIC_SEED,
+                     progress: bool = True) -> Path:
+    """Generate the synthetic set once (locked, atomic); later calls return its folder."""
+    from .._io import file_lock
+    from .synthetic import generate
+
+    folder = synthetic_folder(subjects, size, seed)
+    with file_lock(folder.parent / f".{folder.name}.lock"):
+        if not folder.exists() or not any(folder.iterdir()):
+            generate(folder, seed=seed, subjects=subjects, size=size, progress=progress)
+    return folder
+
+
+def load_dataset(profile=None, root=None, progress: bool = True) -> AgeData:
+    """The data set a chapter works on (chapter 03-agedb).
+
+    ``root`` (or ``PIXELSECURER_AGEDB``) names a real AgeDB folder; otherwise the synthetic
+    AgeDB-shaped set for the profile is generated (once) and read with the same reader.
+    """
+    profile: Profile = get_profile(profile)
+    root = Path(root).expanduser() if root is not None else agedb_path()
+    if root is not None:
+        return load_folder(root, image_size=profile.image_size, source="agedb", progress=progress)
+    folder = ensure_synthetic(profile.subjects, profile.synth_size, progress=progress)
+    return load_folder(folder, image_size=profile.image_size, source="synthetic", progress=progress)

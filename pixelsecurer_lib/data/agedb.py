@@ -1,0 +1,267 @@
+"""Reading an AgeDB folder (chapter 03-agedb).
+
+AgeDB (Moschoglou et al., 2017) ships as one folder of images named
+``{id}_{Name}_{age}_{gender}.jpg``, for example ``11706_OliviaHussey_31_f.jpg``. The
+identity of a subject is the pair (name, gender): AgeDB has names that occur with both
+genders. The synthetic default set (:mod:`pixelsecurer_lib.data.synthetic`) is written in
+the same format, so this one reader serves both.
+
+Images are decoded once, converted to RGB (AgeDB holds many black-and-white photos),
+resized to the working resolution and stored as a single ``uint8`` tensor in the cache,
+keyed by a fingerprint of the folder listing and the resolution. Later epochs and later
+chapters never decode a JPEG again.
+
+Optionally, the AgeDB-DIR split file ``agedb.csv`` (Yang et al., 2021; columns
+``age,path,split`` with ``train``/``val``/``test``), which the Deep Regression Unlearning code
+uses, can be attached so results are comparable with theirs.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .._io import file_lock, load_verified, save_with_checksum
+from ..config import cache_dir
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
+FILENAME_PATTERN = re.compile(
+    r"^(?P<id>[^_]+)_(?P<name>.+)_(?P<age>[^_]+)_(?P<gender>[^_.]+)\.(?P<ext>[A-Za-z]+)$")
+DECODER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image of the folder: what its file name says."""
+
+    image_id: int
+    name: str
+    age: int
+    gender: str
+    filename: str
+
+    @property
+    def identity(self) -> str:
+        """The subject key: name and gender, e.g. ``OliviaHussey_f``."""
+        return f"{self.name}_{self.gender}"
+
+
+def parse_filename(filename: str) -> Record:
+    """Parse ``{id}_{Name}_{age}_{gender}.jpg``; raise ValueError naming the file otherwise."""
+    match = FILENAME_PATTERN.match(filename)
+    if not match:
+        raise ValueError(f"{filename}: file name does not match the AgeDB pattern "
+                         "'{id}_{Name}_{age}_{gender}.jpg'")
+    try:
+        image_id = int(match["id"])
+    except ValueError:
+        raise ValueError(f"{filename}: image id {match['id']!r} is not an integer") from None
+    try:
+        age = int(match["age"])
+    except ValueError:
+        raise ValueError(f"{filename}: age {match['age']!r} is not an integer") from None
+    if not 0 <= age <= 130:
+        raise ValueError(f"{filename}: age {age} is outside 0-130")
+    gender = match["gender"].lower()
+    if gender not in ("m", "f"):
+        raise ValueError(f"{filename}: gender {match['gender']!r} is not 'm' or 'f'")
+    return Record(image_id=image_id, name=match["name"], age=age, gender=gender, filename=filename)
+
+
+def _is_ignored(name: str) -> bool:
+    return name.startswith(".") or name.lower() in IGNORED_NAMES
+
+
+def scan_folder(root) -> List[Record]:
+    """Records of every image in ``root`` (sorted by file name). Hidden and system files are skipped."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: AgeDB folder does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: expected a folder of AgeDB images, got a file")
+    records = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if _is_ignored(entry.name) or not entry.is_file():
+            continue
+        if entry.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        records.append(parse_filename(entry.name))
+    if not records:
+        raise ValueError(f"{root}: no images named '{{id}}_{{Name}}_{{age}}_{{gender}}.jpg' found")
+    ids = [r.image_id for r in records]
+    if len(set(ids)) != len(ids):
+        seen, dup = set(), None
+        for r in records:
+            if r.image_id in seen:
+                dup = r
+                break
+            seen.add(r.image_id)
+        raise ValueError(f"{root / dup.filename}: image id {dup.image_id} occurs more than once")
+    return records
+
+
+def folder_fingerprint(root, records: Sequence[Record]) -> str:
+    """A hash of the folder listing (names and sizes): changes when any image changes."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for r in records:
+        digest.update(r.filename.encode())
+        digest.update(str((root / r.filename).stat().st_size).encode())
+    return digest.hexdigest()[:16]
+
+
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """One image as a ``3 x size x size`` uint8 array (RGB, bilinear resize with antialiasing)."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb = img.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
+        raise ValueError(f"{path}: unreadable or truncated image ({exc})") from None
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.BILINEAR, reducing_gap=None)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+@dataclass
+class AgeData:
+    """An AgeDB-format data set, decoded to tensors (chapter 03-agedb).
+
+    ``images`` is ``N x 3 x S x S`` uint8; ``ages`` are integers in years; ``identities``
+    are ``Name_gender`` keys. ``source`` is ``"synthetic"`` or ``"agedb"``.
+    """
+
+    root: Path
+    source: str
+    image_size: int
+    images: torch.Tensor
+    ages: np.ndarray
+    names: np.ndarray
+    genders: np.ndarray
+    image_ids: np.ndarray
+    filenames: np.ndarray
+    fingerprint: str
+    predefined_split: Optional[np.ndarray] = None   # 'train'/'val'/'test' per image (agedb.csv)
+    identities: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.identities = np.array([f"{n}_{g}" for n, g in zip(self.names, self.genders)])
+
+    def __len__(self) -> int:
+        return len(self.ages)
+
+    @property
+    def num_subjects(self) -> int:
+        return len(np.unique(self.identities))
+
+    def describe(self) -> str:
+        kind = "synthetic AgeDB-shaped set" if self.source == "synthetic" else "AgeDB"
+        return f"{kind} at {self.root} ({len(self)} images, {self.num_subjects} subjects)"
+
+    def summary(self) -> dict:
+        """The statistics ``pixelsecurer describe --json`` prints (see DESIGN.md)."""
+        per_subject = {}
+        for identity, age in zip(self.identities, self.ages):
+            per_subject.setdefault(identity, []).append(int(age))
+        subject_means = np.array([np.mean(v) for v in per_subject.values()])
+        gender_of = {}
+        for identity, gender in zip(self.identities, self.genders):
+            gender_of[identity] = gender
+        genders = {"m": sum(1 for g in gender_of.values() if g == "m"),
+                   "f": sum(1 for g in gender_of.values() if g == "f")}
+        flat = self.images.reshape(len(self), 3, -1).to(torch.int16)
+        gray = ((flat[:, 0] == flat[:, 1]) & (flat[:, 1] == flat[:, 2])).all(dim=1)
+        return {
+            "source": self.source,
+            "root": str(self.root),
+            "images": int(len(self)),
+            "subjects": int(len(per_subject)),
+            "age_min": int(self.ages.min()),
+            "age_max": int(self.ages.max()),
+            "age_mean": float(self.ages.mean()),
+            "age_median": float(np.median(self.ages)),
+            "images_per_subject_mean": float(len(self) / len(per_subject)),
+            "images_per_subject_min": int(min(len(v) for v in per_subject.values())),
+            "images_per_subject_max": int(max(len(v) for v in per_subject.values())),
+            "median_subject_mean_age": float(np.median(subject_means)),
+            "genders": genders,
+            "grayscale": int(gray.sum()),
+            "image_size": int(self.image_size),
+        }
+
+
+def read_split_file(csv_path, records: Sequence[Record]) -> np.ndarray:
+    """Per-image split labels from an AgeDB-DIR ``agedb.csv`` (columns ``age,path,split``)."""
+    csv_path = Path(csv_path)
+    if not csv_path.exists():
+        raise FileNotFoundError(f"{csv_path}: split file does not exist")
+    by_name = {}
+    with open(csv_path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"path", "split"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{csv_path}: expected columns 'age,path,split', missing {sorted(missing)}")
+        for row in reader:
+            split = row["split"].strip().lower()
+            if split not in ("train", "val", "test"):
+                raise ValueError(f"{csv_path}: split {row['split']!r} for {row['path']} "
+                                 "is not train, val or test")
+            by_name[Path(row["path"]).name] = split
+    labels = []
+    for r in records:
+        if r.filename not in by_name:
+            raise ValueError(f"{csv_path}: no row for image {r.filename}")
+        labels.append(by_name[r.filename])
+    return np.array(labels)
+
+
+def load_folder(root, image_size: int = 32, source: str = "agedb", split_csv=None,
+                progress: bool = True) -> AgeData:
+    """Read an AgeDB-format folder, decoding images once into a cached uint8 tensor.
+
+    The cache file is keyed by a fingerprint of the folder listing and ``image_size``; it is
+    written atomically with a checksum, and a corrupt one is rebuilt.
+    """
+    root = Path(root).expanduser().resolve() if Path(root).expanduser().exists() else Path(root)
+    records = scan_folder(root)
+    fingerprint = folder_fingerprint(root, records)
+    target = cache_dir() / "tensors" / f"{fingerprint}-{image_size}px-v{DECODER_VERSION}.pt"
+    images = None
+    with file_lock(Path(str(target) + ".lock")):
+        if target.exists():
+            try:
+                images = load_verified(target)["images"]
+            except ValueError:
+                images = None
+        if images is None or images.shape != (len(records), 3, image_size, image_size):
+            stack = np.empty((len(records), 3, image_size, image_size), dtype=np.uint8)
+            iterator = tqdm(records, desc=f"decoding {root.name}", disable=not progress,
+                            unit="img", leave=False)
+            for i, r in enumerate(iterator):
+                stack[i] = decode_image(root / r.filename, image_size)
+            images = torch.from_numpy(stack)
+            save_with_checksum({"images": images, "filenames": [r.filename for r in records]},
+                               target)
+    split = None
+    if split_csv is not None:
+        split = read_split_file(split_csv, records)
+    elif (root / "agedb.csv").exists() and source == "agedb":
+        split = read_split_file(root / "agedb.csv", records)
+    return AgeData(
+        root=root, source=source, image_size=image_size, images=images,
+        ages=np.array([r.age for r in records], dtype=np.int64),
+        names=np.array([r.name for r in records]),
+        genders=np.array([r.gender for r in records]),
+        image_ids=np.array([r.image_id for r in records], dtype=np.int64),
+        filenames=np.array([r.filename for r in records]),
+        fingerprint=fingerprint, predefined_split=split,
+    )

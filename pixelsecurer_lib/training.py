@@ -1,0 +1,184 @@
+"""Training, prediction and evaluation (chapter 04-original-model).
+
+The training algorithm A of chapter 02 made concrete: minimise the L1 loss
+L(h, D) = (1/|D|) sum_{(x, y) in D} |h(x) - y| (the mean absolute error in years) with Adam.
+Training images get light augmentation (horizontal flip, padded random crop); evaluation
+never does (the reference code evaluates with augmentation on; we don't copy that).
+
+Everything random is drawn from generators seeded by ``seed``, so on the CPU the same seed
+gives the same weights and the same predictions.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data.agedb import AgeData
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+SCHEDULES = ("constant", "onecycle", "plateau")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def choose_device(requested: Optional[str] = None) -> torch.device:
+    """CUDA, then Apple MPS, then the CPU; ``requested`` (or ``PIXELSECURER_DEVICE``) overrides."""
+    if isinstance(requested, torch.device):
+        requested = requested.type if requested.index is None else str(requested)
+    name = (requested or os.environ.get("PIXELSECURER_DEVICE", "") or "auto").strip().lower()
+    base = name.split(":")[0]
+    if base not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICE_CHOICES)}")
+    mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if base == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps_ok:
+            return torch.device("mps")
+        return torch.device("cpu")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but CUDA is not available here: "
+                         "expected one of auto, cpu" + (", mps" if mps_ok else ""))
+    if base == "mps" and not mps_ok:
+        raise ValueError("device 'mps' was requested but Apple MPS is not available here: "
+                         "expected one of auto, cpu" + (", cuda" if torch.cuda.is_available() else ""))
+    return torch.device(name)
+
+
+def to_input(images_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1] (the reference's Normalize(0.5, 0.5)), on ``device``."""
+    return images_uint8.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, padding: int) -> torch.Tensor:
+    """Random horizontal flip and a random crop of the zero-padded image (training only)."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    if flip.any():
+        x = x.clone()
+        x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
+    if padding <= 0:
+        return x
+    # zero padding in [0, 255] space is -1 after normalisation (black), like the reference
+    padded = F.pad(x, (padding, padding, padding, padding), value=-1.0)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).tolist()
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, np.ndarray], torch.Tensor]
+
+
+def l1_loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_idx) -> torch.Tensor:
+    """The default loss: L1 between predicted and target ages."""
+    return F.l1_loss(model(x), y)
+
+
+def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, batch_size: int,
+        seed: int, device=None, targets: Optional[np.ndarray] = None,
+        schedule: str = "constant", weight_decay: float = 0.0, crop_padding: int = 4,
+        augment_data: bool = True, loss_fn: Optional[LossFn] = None, val_indices=None,
+        init_output: bool = False, desc: str = "training", progress: bool = True) -> List[Dict]:
+    """Train ``model`` in place on ``data`` restricted to ``indices`` and return its history.
+
+    ``targets`` (length ``len(data)``) replaces the ages as labels (Gaussian amnesiac uses
+    this). ``loss_fn(model, x, y, batch_indices)`` replaces the L1 loss (Blindspot uses this).
+    ``init_output`` starts the output bias at the mean target age (a fresh model then starts
+    from the mean instead of from 0; the reference starts from 0 and needs more epochs).
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) == 0:
+        raise ValueError("cannot train on an empty set of images")
+    device = choose_device(device)
+    labels = torch.as_tensor(data.ages if targets is None else targets, dtype=torch.float32)
+    loss_fn = loss_fn or l1_loss_fn
+    generator = torch.Generator().manual_seed(int(seed))
+    torch.manual_seed(int(seed))
+    model.to(device)
+    if init_output and hasattr(model, "head"):
+        with torch.no_grad():
+            model.head.bias.fill_(float(labels[indices].mean()))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = (len(indices) + batch_size - 1) // batch_size
+    scheduler = None
+    if schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch), pct_start=0.25)
+    elif schedule == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
+                                                               patience=10)
+    history = []
+    bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False,
+               unit="batch")
+    for epoch in range(epochs):
+        model.train()
+        order = indices[torch.randperm(len(indices), generator=generator).numpy()]
+        total, count, start = 0.0, 0, time.perf_counter()
+        for b in range(steps_per_epoch):
+            batch_idx = order[b * batch_size:(b + 1) * batch_size]
+            x = to_input(data.images[torch.from_numpy(batch_idx)], device)
+            if augment_data:
+                x = augment(x, generator, crop_padding)
+            y = labels[torch.from_numpy(batch_idx)].to(device)
+            loss = loss_fn(model, x, y, batch_idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if schedule == "onecycle":
+                scheduler.step()
+            total += float(loss.detach()) * len(batch_idx)
+            count += len(batch_idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / count:.2f}")
+        record = {"epoch": epoch + 1, "train_loss": total / count,
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
+        if val_indices is not None and len(val_indices):
+            record["val_mae"] = evaluate_mae(model, data, val_indices, device=device)
+        if schedule == "plateau":
+            scheduler.step(record.get("val_mae", record["train_loss"]))
+        history.append(record)
+    bar.close()
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: AgeData, indices, device=None,
+            batch_size: int = 512) -> np.ndarray:
+    """Predicted ages (float32) for ``indices``, in eval mode, without augmentation."""
+    indices = np.asarray(indices, dtype=np.int64)
+    device = choose_device(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(indices), batch_size):
+        batch_idx = torch.from_numpy(indices[start:start + batch_size])
+        out.append(model(to_input(data.images[batch_idx], device)).float().cpu())
+    if was_training:
+        model.train()
+    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+
+
+def evaluate_mae(model: nn.Module, data: AgeData, indices, device=None) -> float:
+    """Mean absolute error in years on ``indices`` (NaN for an empty set)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) == 0:
+        return float("nan")
+    preds = predict(model, data, indices, device=device)
+    return float(np.abs(preds - data.ages[indices]).mean())

@@ -1,0 +1,51 @@
+"""Gaussian-amnesiac unlearning (chapter 07-gaussian-amnesiac).
+
+Tarun et al. (2023), after Graves et al. (2021): give every forget sample a wrong label and
+train briefly on the relabelled data set.
+
+1. For each (x, y) in D_f draw y~ ~ N(mu, sigma^2), where mu and sigma are the mean and the
+   standard deviation of the ages of the whole training set D; clip y~ to the valid age
+   range [a_min, a_max] (the reference code does not clip; we do, since a negative age is
+   not a label).
+2. Train the original model M on D~ = D_r ∪ {(x, y~)} with the L1 loss for a short time
+   (reference: 1 epoch, Adam lr 1e-3, retain data included).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from torch import nn
+
+from ..config import Profile
+from ..data import AgeData, ForgetSet
+from ..training import fit
+from .retrain import crop_padding
+
+AGE_RANGE = (0.0, 101.0)
+
+
+def gaussian_labels(data: AgeData, forget: ForgetSet, seed: int = 0, clip: bool = True) -> np.ndarray:
+    """Targets for every image: true ages, except D_f relabelled with clipped Gaussian draws."""
+    train = np.concatenate([forget.forget, forget.retain])
+    mu = float(data.ages[train].mean())
+    sigma = float(data.ages[train].std(ddof=1))
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(mu, sigma, size=len(forget.forget))
+    if clip:
+        draws = np.clip(draws, *AGE_RANGE)
+    targets = data.ages.astype(np.float32).copy()
+    targets[forget.forget] = draws
+    return targets
+
+
+def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
+            device=None, progress: bool = True, epochs=None, lr=None, clip: bool = True) -> nn.Module:
+    """A copy of ``original`` trained on D with D_f's labels replaced by Gaussian draws."""
+    model = copy.deepcopy(original)
+    targets = gaussian_labels(data, forget, seed=seed, clip=clip)
+    train = np.concatenate([forget.forget, forget.retain])
+    fit(model, data, train, targets=targets, epochs=epochs or profile.amnesiac_epochs,
+        lr=lr or profile.amnesiac_lr, batch_size=profile.batch_size, seed=seed, device=device,
+        crop_padding=crop_padding(profile), desc="Gaussian amnesiac", progress=progress)
+    return model

@@ -1,0 +1,129 @@
+"""Blindspot unlearning (chapter 06-blindspot).
+
+Tarun et al. (2023). Two steps:
+
+1. **The blindspot model B.** A randomly initialised model, trained for a few epochs on the
+   retain set D_r only (reference: 2 epochs, Adam lr 0.01), then frozen. It knows the task
+   but has never seen D_f: its answers on D_f are what "not having seen them" looks like.
+2. **Unlearning.** A copy M of the original model is trained on all of D. For a batch with
+   forget share l_f (the fraction of the batch that lies in D_f), the loss is
+
+   L = (1 - l_f) * L_r + l_f * (L_f + L_attn)
+
+   with L_r = mean |M(x) - y| over the batch's retain samples, L_f = mean |M(x) - B(x)| over
+   its forget samples, and the attention-transfer term over the last k blocks
+
+   L_attn = lambda * sum_{j = J-k+1..J} mean((AT(act_j^M) - AT(act_j^B))^2),
+
+   where AT(a) = normalise_2(flatten(mean_c a_c^2)) is the spatial attention map of
+   Zagoruyko & Komodakis (2017): the channel mean of squared activations, flattened and
+   scaled to unit L2 norm. As in the reference code the distance is the *mean squared*
+   difference of the two maps (a scaled squared L2 norm). Reference: lambda = 50, all
+   blocks (k = J), 1 epoch, Adam lr 1e-3.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Profile
+from ..data import AgeData, ForgetSet
+from ..models import build_model
+from ..training import fit
+from .retrain import crop_padding
+
+
+def attention_map(activation: torch.Tensor) -> torch.Tensor:
+    """AT(a): channel mean of squared activations, flattened, L2-normalised per sample."""
+    return F.normalize(activation.pow(2).mean(1).flatten(1), dim=1)
+
+
+def attention_loss(model_acts: Sequence[torch.Tensor], blind_acts: Sequence[torch.Tensor],
+                   lam: float, k: Optional[int]) -> torch.Tensor:
+    """L_attn = lambda * sum over the last k blocks of mean((AT(act^M) - AT(act^B))^2)."""
+    k = len(model_acts) if k is None else k
+    total = model_acts[0].new_zeros(())
+    for a_m, a_b in zip(model_acts[len(model_acts) - k:], blind_acts[len(blind_acts) - k:]):
+        total = total + (attention_map(a_m) - attention_map(a_b)).pow(2).mean()
+    return lam * total
+
+
+def check_hyperparameters(model: nn.Module, lam: float, k: Optional[int]) -> None:
+    if lam < 0:
+        raise ValueError(f"Blindspot lambda must be >= 0, got {lam}")
+    if k is not None:
+        blocks = model.num_blocks
+        if not isinstance(k, (int, np.integer)) or not 1 <= k <= blocks:
+            raise ValueError(f"Blindspot k must be an integer from 1 to {blocks} "
+                             f"(the model's number of blocks), got {k}")
+
+
+def blindspot_loss(model: nn.Module, blind: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   is_forget: torch.Tensor, lam: float, k: Optional[int]) -> Dict[str, torch.Tensor]:
+    """The per-batch loss and its parts: ``loss``, ``L_r``, ``L_f``, ``L_attn``, ``l_f``."""
+    out, acts = model.forward_with_activations(x)
+    with torch.no_grad():
+        blind_out, blind_acts = blind.forward_with_activations(x)
+    zero = out.new_zeros(())
+    retain_mask = ~is_forget
+    l_r = F.l1_loss(out[retain_mask], y[retain_mask]) if retain_mask.any() else zero
+    if is_forget.any():
+        l_f = F.l1_loss(out[is_forget], blind_out[is_forget])
+        l_attn = attention_loss([a[is_forget] for a in acts], [a[is_forget] for a in blind_acts],
+                                lam, k) if lam > 0 else zero
+    else:
+        l_f, l_attn = zero, zero
+    share = is_forget.float().mean()
+    loss = (1 - share) * l_r + share * (l_f + l_attn)
+    return {"loss": loss, "L_r": l_r, "L_f": l_f, "L_attn": l_attn, "l_f": share}
+
+
+def train_blindspot_model(data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
+                          device=None, epochs=None, lr=None, progress: bool = True) -> nn.Module:
+    """Step 1: B, a fresh model trained briefly on D_r only, returned frozen in eval mode."""
+    blind = build_model(profile.model, profile.width)
+    fit(blind, data, forget.retain, epochs=epochs or profile.blindspot_epochs,
+        lr=lr or profile.blindspot_lr, batch_size=profile.batch_size, seed=seed + 7919,
+        device=device, crop_padding=crop_padding(profile), init_output=True,
+        desc="blindspot model B on D_r", progress=progress)
+    blind.eval()
+    for p in blind.parameters():
+        p.requires_grad_(False)
+    return blind
+
+
+def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
+            device=None, progress: bool = True, lam=None, k: Optional[int] = None, epochs=None,
+            lr=None, blind: Optional[nn.Module] = None, log: Optional[list] = None) -> nn.Module:
+    """Blindspot unlearning of ``original``; ``lam`` (lambda) and ``k`` as in the module doc.
+
+    ``blind`` reuses an already trained blindspot model; ``log`` (a list) receives the loss
+    parts of every batch.
+    """
+    lam = profile.blindspot_lambda if lam is None else float(lam)
+    check_hyperparameters(original, lam, k)
+    if blind is None:
+        blind = train_blindspot_model(data, forget, profile, seed, device, progress=progress)
+    model = copy.deepcopy(original)
+    is_forget_all = np.zeros(len(data), dtype=bool)
+    is_forget_all[forget.forget] = True
+
+    def loss_fn(m, x, y, batch_idx):
+        flags = torch.from_numpy(is_forget_all[batch_idx]).to(x.device)
+        blind.to(x.device)
+        parts = blindspot_loss(m, blind, x, y, flags, lam, k)
+        if log is not None:
+            log.append({name: float(v.detach()) for name, v in parts.items()})
+        return parts["loss"]
+
+    train = np.concatenate([forget.forget, forget.retain])
+    fit(model, data, train, epochs=epochs or profile.blindspot_unlearn_epochs,
+        lr=lr or profile.blindspot_unlearn_lr, batch_size=profile.batch_size, seed=seed,
+        device=device, crop_padding=crop_padding(profile), loss_fn=loss_fn,
+        desc="Blindspot unlearning", progress=progress)
+    return model

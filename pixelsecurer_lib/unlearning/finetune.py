@@ -1,0 +1,26 @@
+"""Fine-tuning, a baseline (chapter 08-results).
+
+Continue training the original model M on the retain set only, for a few epochs at a small
+learning rate: minimise L_r = (1/|D_r|) sum_{(x,y) in D_r} |M(x) - y|. Forgetting happens only
+through catastrophic forgetting of D_f. Reference: 5 epochs, Adam lr 1e-3.
+"""
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from ..config import Profile
+from ..data import AgeData, ForgetSet
+from ..training import fit
+from .retrain import crop_padding
+
+
+def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
+            device=None, progress: bool = True, epochs=None, lr=None) -> nn.Module:
+    """A copy of ``original`` trained on D_r for ``epochs`` at ``lr`` (profile defaults)."""
+    model = copy.deepcopy(original)
+    fit(model, data, forget.retain, epochs=epochs or profile.finetune_epochs,
+        lr=lr or profile.finetune_lr, batch_size=profile.batch_size, seed=seed, device=device,
+        crop_padding=crop_padding(profile), desc="fine-tuning on D_r", progress=progress)
+    return model
