@@ -30,7 +30,7 @@ sync: install
 	$(PY) tests/pairing.py --write
 
 book: install
-	PIXELSECURER_PROFILE=$(BOOK_PROFILE) $(VENV)/bin/jupyter-book build -W --keep-going .
+	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=$(BOOK_PROFILE) $(VENV)/bin/jupyter-book build -W --keep-going .
 	@echo "open _build/html/index.html"
 
 unit: install
@@ -42,7 +42,7 @@ nbval: install
 
 book-test: install
 	rm -rf $(TEST_BUILD)
-	PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(VENV)/bin/jupyter-book build -W --keep-going \
+	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(VENV)/bin/jupyter-book build -W --keep-going \
 		--path-output $(TEST_BUILD) .
 
 test: unit nbval book-test

@@ -38,7 +38,12 @@ def _cmd_describe(args) -> int:
 def _cmd_experiment(args) -> int:
     from .experiment import experiment_to_json, parse_methods, run_experiment, summarize
 
+    from .config import get_profile
+    from .data import parse_forget_spec
+
     methods = parse_methods(args.methods)
+    parse_forget_spec(args.forget)          # refuse bad input before any data is touched
+    get_profile(args.profile)
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     data = None if args.data in (None, "synthetic") else args.data

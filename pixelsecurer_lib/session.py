@@ -128,13 +128,41 @@ class ChapterContext:
         spec = {"role": f"unlearn:{method}", "forget": forget.key(), "original": original.key,
                 "hyperparameters": hyperparameters, **self._base_spec(seed)}
 
+        extra_args, extra_seconds = {}, 0.0
+        if method == "blindspot":
+            blind = self.blindspot_model(forget, seed)
+            extra_args, extra_seconds = {"blind": blind.model}, blind.seconds
+            spec["blindspot_model"] = blind.key
+
         def train(model):
             result = unlearn(original.model, self.data, forget, self.profile, seed=seed,
-                             device=self.device, progress=self.progress, **hyperparameters)
+                             device=self.device, progress=self.progress, **extra_args,
+                             **hyperparameters)
             model.load_state_dict(result.state_dict())
             return {}
 
-        return self._to_device(get_or_train(spec, self._build, train))
+        trained = get_or_train(spec, self._build, train)
+        trained.seconds += extra_seconds      # Blindspot's cost includes training B
+        return self._to_device(trained)
+
+    def blindspot_model(self, forget, seed: Optional[int] = None) -> TrainedModel:
+        """Blindspot's model B: a fresh model trained briefly on D_r only (cached, frozen)."""
+        from .unlearning.blindspot import train_blindspot_model
+
+        seed = self.seed if seed is None else seed
+        forget = self.forget_set(forget)
+        spec = {"role": "blindspot-model", "forget": forget.key(), **self._base_spec(seed)}
+
+        def train(model):
+            blind = train_blindspot_model(self.data, forget, self.profile, seed, self.device,
+                                          progress=self.progress)
+            model.load_state_dict(blind.state_dict())
+            return {}
+
+        trained = self._to_device(get_or_train(spec, self._build, train))
+        for p in trained.model.parameters():
+            p.requires_grad_(False)
+        return trained
 
     def _to_device(self, trained: TrainedModel) -> TrainedModel:
         trained.model.to(self.device).eval()
@@ -178,3 +206,11 @@ def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=No
     if verbose:
         print(ctx.describe())
     return ctx
+
+
+def interactive() -> bool:
+    """True when a person runs the notebook (Jupyter, Colab); False while the static HTML book
+    is built (``make book`` sets ``PIXELSECURER_STATIC=1``), where a slider would be dead."""
+    import os
+
+    return os.environ.get("PIXELSECURER_STATIC", "").strip() not in ("1", "true", "yes")

@@ -1,0 +1,174 @@
+"""The figures the chapters show, one function each. Every function returns the matplotlib
+Axes (or Figure) it drew on, so a chapter can add to it."""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .unlearning import METHOD_LABELS
+
+METHOD_COLORS = {
+    "original": "#7f7f7f", "retrain": "#000000", "finetune": "#1f77b4",
+    "amnesiac": "#2ca02c", "blindspot": "#d62728", "neggrad": "#9467bd",
+}
+
+
+def _label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def age_scatter(data, ax=None, max_subjects: Optional[int] = None):
+    """Each subject's image ages against the subject's index (chapter 03-agedb).
+
+    Subjects are ordered by their mean age, so the plot shows both the spread of ages across
+    subjects and the span of each subject's life that the photos cover.
+    """
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    frame = pd.DataFrame({"identity": data.identities, "age": data.ages})
+    order = frame.groupby("identity")["age"].mean().sort_values()
+    if max_subjects is not None:
+        order = order.iloc[np.linspace(0, len(order) - 1, max_subjects).astype(int)]
+    rank = {identity: i for i, identity in enumerate(order.index)}
+    frame = frame[frame.identity.isin(rank)]
+    ax.scatter(frame.identity.map(rank), frame.age, s=3, alpha=0.4, color="#1f77b4",
+               label="one image")
+    ax.plot(np.arange(len(order)), order.values, color="#d62728", lw=1.5,
+            label="subject's mean age")
+    ax.set_xlabel("subject (ordered by mean age)")
+    ax.set_ylabel("age (years)")
+    ax.set_title("Age distribution: every image of every subject")
+    ax.legend(loc="upper left", markerscale=3)
+    return ax
+
+
+def image_grid(data, indices: Optional[Sequence[int]] = None, n: int = 12, seed: int = 0,
+               columns: int = 6):
+    """A grid of images captioned "ID: Name  Age: n" (chapter 03-agedb)."""
+    if indices is None:
+        indices = np.random.default_rng(seed).choice(len(data), size=min(n, len(data)),
+                                                     replace=False)
+    indices = list(indices)
+    rows = int(np.ceil(len(indices) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, indices):
+        ax.imshow(data.images[i].permute(1, 2, 0).numpy())
+        ax.set_title(f"ID: {data.names[i]}\nAge: {data.ages[i]}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def age_histogram(ages, ranges: Sequence[Sequence[int]] = (), ax=None, bins: int = 50):
+    """Histogram of ages with forget ranges shaded (chapter 03-agedb)."""
+    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    ax.hist(ages, bins=bins, color="#1f77b4", alpha=0.8)
+    for (lo, hi), color in zip(ranges, ("#d62728", "#ff7f0e", "#2ca02c")):
+        ax.axvspan(lo - 0.5, hi + 0.5, color=color, alpha=0.15, label=f"forget ages {lo}-{hi}")
+    ax.set_xlabel("age (years)")
+    ax.set_ylabel("images")
+    if ranges:
+        ax.legend()
+    return ax
+
+
+def learning_curve(history: Sequence[Mapping], ax=None, label: str = "training"):
+    """Training loss (and validation MAE, when recorded) per epoch (chapter 04)."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label=f"{label}: train L1 loss")
+    if history and "val_mae" in history[0]:
+        ax.plot(epochs, [h["val_mae"] for h in history], marker="s", label=f"{label}: validation MAE")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("years")
+    ax.legend()
+    return ax
+
+
+def predicted_vs_true(ages, predictions, ax=None, title: str = "", highlight=None):
+    """Predicted against true age, with the identity line (chapters 04-05)."""
+    ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
+    ages = np.asarray(ages)
+    predictions = np.asarray(predictions)
+    ax.scatter(ages, predictions, s=4, alpha=0.35, color="#1f77b4")
+    if highlight is not None:
+        lo, hi = highlight
+        mask = (ages >= lo) & (ages <= hi)
+        ax.scatter(ages[mask], predictions[mask], s=4, alpha=0.5, color="#d62728",
+                   label=f"ages {lo}-{hi}")
+        ax.legend(loc="upper left")
+    top = max(101, float(np.nanmax(predictions)) if len(predictions) else 101)
+    ax.plot([0, top], [0, top], color="black", lw=1, ls="--")
+    ax.set_xlabel("true age")
+    ax.set_ylabel("predicted age")
+    ax.set_title(title)
+    return ax
+
+
+def output_distributions(predictions: Mapping[str, np.ndarray], reference: str = "retrain",
+                         ax=None, title: str = "Predictions on the forget set D_f"):
+    """Density of each model's predictions on D_f, the retrained model's drawn thick (chapter 08)."""
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    for method, preds in predictions.items():
+        preds = np.asarray(preds, dtype=float)
+        style = {"lw": 3, "ls": "-"} if method == reference else {"lw": 1.6, "ls": "--"}
+        if np.std(preds) < 1e-6:
+            ax.axvline(preds.mean(), color=METHOD_COLORS.get(method), label=_label(method), **style)
+            continue
+        sns.kdeplot(x=preds, ax=ax, color=METHOD_COLORS.get(method), label=_label(method), **style)
+    ax.set_xlabel("predicted age")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def w1_bars(summary: pd.DataFrame, noise_floor: Optional[float] = None, ax=None,
+            title: str = "W1 to the retrained model on D_f"):
+    """W1 per method with 95% intervals, the retrain-vs-retrain noise floor as a line (chapter 08)."""
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    rows = summary[summary.method != "retrain"]
+    x = np.arange(len(rows))
+    err = rows["w1_to_retrain_ci95"] if "w1_to_retrain_ci95" in rows else None
+    ax.bar(x, rows["w1_to_retrain"], yerr=err, capsize=4,
+           color=[METHOD_COLORS.get(m, "#aaaaaa") for m in rows.method])
+    ax.set_xticks(x, [_label(m) for m in rows.method], rotation=15)
+    if noise_floor is not None and np.isfinite(noise_floor):
+        ax.axhline(noise_floor, color="black", ls=":", lw=1.5,
+                   label=f"noise floor (retrain vs retrain) = {noise_floor:.2f}")
+        ax.legend()
+    ax.set_ylabel("W1 (years)")
+    ax.set_title(title)
+    return ax
+
+
+def mae_bars(summary: pd.DataFrame, ax=None, columns: Sequence[str] = ("retain_mae", "forget_mae"),
+             title: str = "Error on the retain and forget sets"):
+    """Grouped bars of MAE per method (chapter 08)."""
+    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    width = 0.8 / len(columns)
+    x = np.arange(len(summary))
+    for j, col in enumerate(columns):
+        err = summary.get(f"{col}_ci95")
+        ax.bar(x + (j - (len(columns) - 1) / 2) * width, summary[col], width=width, yerr=err,
+               capsize=3, label=col.replace("_", " ").replace("mae", "MAE"))
+    ax.set_xticks(x, [_label(m) for m in summary.method], rotation=15)
+    ax.set_ylabel("MAE (years)")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def attention_maps(maps: Dict[str, np.ndarray], size: int, title: str = ""):
+    """Attention maps AT(a) side by side (chapter 06-blindspot)."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
+    for ax, (name, m) in zip(axes.flat, maps.items()):
+        ax.imshow(np.asarray(m).reshape(size, size), cmap="magma")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

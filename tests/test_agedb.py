@@ -1,0 +1,123 @@
+"""The AgeDB reader: file names, decoding, the tensor cache, and every kind of bad input."""
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SUBJECTS, write_tiny_agedb
+from pixelsecurer_lib.data import agedb
+from pixelsecurer_lib.data.agedb import load_folder, parse_filename, read_split_file, scan_folder
+
+
+def test_parse_filename_reads_id_name_age_gender():
+    r = parse_filename("11706_OliviaHussey_31_f.jpg")
+    assert (r.image_id, r.name, r.age, r.gender) == (11706, "OliviaHussey", 31, "f")
+    assert r.identity == "OliviaHussey_f"
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("OliviaHussey_31_f.jpg", "does not match"),
+    ("1_OliviaHussey_3x_f.jpg", "age '3x' is not an integer"),
+    ("1_OliviaHussey_31_x.jpg", "gender 'x'"),
+    ("a1_OliviaHussey_31_f.jpg", "image id 'a1' is not an integer"),
+])
+def test_bad_filenames_are_refused_with_the_name(name, fragment):
+    with pytest.raises(ValueError) as err:
+        parse_filename(name)
+    assert name in str(err.value) and fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_reader_skips_system_files_reads_png_and_converts_grayscale(tiny_agedb):
+    records = scan_folder(tiny_agedb)
+    assert len(records) == len(SUBJECTS) * 12
+    assert any(r.filename.endswith(".png") for r in records)
+    data = load_folder(tiny_agedb, image_size=16, progress=False)
+    assert data.images.shape == (len(records), 3, 16, 16)
+    assert data.images.dtype.is_floating_point is False
+    # grayscale files became three equal channels
+    gray = [i for i, f in enumerate(data.filenames) if Image.open(tiny_agedb / f).mode == "L"]
+    assert gray and all(bool((data.images[i][0] == data.images[i][1]).all()) for i in gray)
+    # identity is name + gender: AnnaBell exists as f and m
+    assert {"AnnaBell_f", "AnnaBell_m"} <= set(data.identities)
+    assert data.num_subjects == len(SUBJECTS)
+
+
+def test_decoded_tensor_is_cached_and_reused(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=3)
+    first = load_folder(folder, image_size=16, progress=False)
+    cached = list((agedb.cache_dir() / "tensors").glob(f"{first.fingerprint}-16px*.pt"))
+    assert len(cached) == 1
+    # break decoding: a second load must not decode any JPEG
+    original = agedb.decode_image
+    agedb.decode_image = lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded again"))
+    try:
+        again = load_folder(folder, image_size=16, progress=False)
+    finally:
+        agedb.decode_image = original
+    assert bool((again.images == first.images).all())
+
+
+def test_corrupt_tensor_cache_is_rebuilt(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=2)
+    first = load_folder(folder, image_size=16, progress=False)
+    path = next((agedb.cache_dir() / "tensors").glob(f"{first.fingerprint}-16px*.pt"))
+    path.write_bytes(path.read_bytes()[:100])           # truncate it
+    again = load_folder(folder, image_size=16, progress=False)
+    assert bool((again.images == first.images).all())
+
+
+def test_missing_folder_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        scan_folder(tmp_path / "nope")
+
+
+def test_empty_folder_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_text("x")
+    with pytest.raises(ValueError, match="no images"):
+        scan_folder(tmp_path / "empty")
+
+
+def test_unreadable_image_is_refused_by_name(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=2)
+    victim = sorted(p for p in folder.iterdir() if p.suffix == ".jpg")[3]
+    victim.write_bytes(victim.read_bytes()[:40])         # truncated JPEG
+    with pytest.raises(ValueError) as err:
+        load_folder(folder, image_size=16, progress=False)
+    assert victim.name in str(err.value) and "truncated" in str(err.value)
+    # nothing half-written in the cache
+    assert not list((agedb.cache_dir() / "tensors").glob("*.tmp"))
+
+
+def test_badly_named_jpg_in_folder_is_refused(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=2)
+    shutil.copy(next(folder.glob("*.jpg")), folder / "holiday.jpg")
+    with pytest.raises(ValueError, match="holiday.jpg"):
+        scan_folder(folder)
+
+
+def test_summary_statistics(tiny_agedb):
+    data = load_folder(tiny_agedb, image_size=16, progress=False)
+    s = data.summary()
+    assert s["images"] == len(data) and s["subjects"] == len(SUBJECTS)
+    assert s["genders"] == {"m": 5, "f": 4}
+    assert s["age_min"] == data.ages.min() and s["grayscale"] >= len(SUBJECTS)
+    json.dumps(s)
+
+
+def test_agedb_dir_split_file(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=3)
+    records = scan_folder(folder)
+    csv = tmp_path / "agedb.csv"
+    lines = ["age,path,split"] + [f"{r.age},AgeDB/{r.filename},{['train', 'val', 'test'][i % 3]}"
+                                  for i, r in enumerate(records)]
+    csv.write_text("\n".join(lines) + "\n")
+    labels = read_split_file(csv, records)
+    assert list(labels[:3]) == ["train", "val", "test"]
+    csv.write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match="no row for image"):
+        read_split_file(csv, records)

@@ -1,0 +1,59 @@
+"""The command-line contract of DESIGN.md: synth, describe --json, experiment --json."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pixelsecurer_lib.cli import main
+
+RESULT_FIELDS = {"method", "seed", "retain_mae", "forget_mae", "test_retain_mae",
+                 "test_forget_mae", "w1_to_retrain", "mia_forget", "seconds"}
+DESCRIBE_FIELDS = {"images", "subjects", "age_min", "age_max", "images_per_subject_mean",
+                   "median_subject_mean_age", "genders", "grayscale"}
+
+
+def test_describe_json_prints_the_contract_fields(tiny_agedb, capsys):
+    assert main(["describe", str(tiny_agedb), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert DESCRIBE_FIELDS <= set(summary)
+    assert summary["subjects"] == 9 and set(summary["genders"]) == {"m", "f"}
+
+
+def test_experiment_json_has_every_field(tiny_agedb, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    code = main(["experiment", "--data", str(tiny_agedb), "--profile", "smoke", "--forget",
+                 "age:0-30", "--methods", "original,retrain,finetune,amnesiac,blindspot,neggrad",
+                 "--json", str(out), "--quiet", "--device", "cpu"])
+    assert code == 0
+    payload = json.loads(out.read_text())
+    assert set(payload) == {"config", "results", "noise_floor_w1"}
+    assert payload["noise_floor_w1"] > 0
+    methods = [r["method"] for r in payload["results"]]
+    assert methods == ["original", "retrain", "finetune", "amnesiac", "blindspot", "neggrad"]
+    for row in payload["results"]:
+        assert RESULT_FIELDS <= set(row), row["method"]
+        assert (row["w1_to_retrain"] is None) == (row["method"] == "retrain")
+        assert 0 <= row["mia_forget"] <= 1 and row["seconds"] > 0
+    assert "noise floor" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["experiment", "--forget", "age:0-30", "--methods", "original,magic"], "unknown method 'magic'"),
+    (["experiment", "--forget", "ages:0-30", "--profile", "smoke"], "unknown kind"),
+    (["experiment", "--forget", "age:0-30", "--profile", "huge"], "unknown profile 'huge'"),
+    (["experiment", "--forget", "age:0-30", "--data", "/no/such/folder"], "does not exist"),
+    (["describe", "/no/such/folder"], "does not exist"),
+    (["synth", "--out", "/tmp/x-psl", "--subjects", "0"], "subjects"),
+])
+def test_bad_input_is_one_line_on_stderr_and_nonzero(argv, fragment, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert fragment in err and len(err.splitlines()) == 1
+
+
+def test_console_script_is_installed(tiny_agedb):
+    proc = subprocess.run([sys.executable, "-m", "pixelsecurer_lib.cli", "describe",
+                           str(tiny_agedb), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["images"] == 108

@@ -1,0 +1,130 @@
+"""Each unlearning method's defining behaviour, on the smoke profile."""
+import numpy as np
+import pytest
+import torch
+
+from pixelsecurer_lib.unlearning import amnesiac, blindspot, get_method
+from pixelsecurer_lib.metrics import mean_ci95, membership_inference, w1
+
+FORGET = "age:0-30"
+
+
+def test_unknown_method_lists_valid_names():
+    with pytest.raises(ValueError, match="retrain, finetune, amnesiac, blindspot, neggrad"):
+        get_method("magic")
+
+
+def test_retrain_never_sees_the_forget_set(tiny_ctx, monkeypatch):
+    from pixelsecurer_lib import training
+
+    seen = []
+    real_fit = training.fit
+
+    def spy(model, data, indices, **kw):
+        seen.append(np.asarray(indices).copy())
+        return real_fit(model, data, indices, **kw)
+
+    monkeypatch.setattr("pixelsecurer_lib.unlearning.retrain.fit", spy)
+    fs = tiny_ctx.forget_set(FORGET)
+    get_method("retrain")(None, tiny_ctx.data, fs, tiny_ctx.profile, seed=3, device="cpu",
+                          progress=False)
+    assert seen and not set(np.concatenate(seen)) & set(fs.forget)
+
+
+def test_gaussian_labels_follow_the_stated_distribution_and_stay_in_range(tiny_ctx):
+    fs = tiny_ctx.forget_set("random:0.5")
+    targets = amnesiac.gaussian_labels(tiny_ctx.data, fs, seed=0)
+    train = np.concatenate([fs.forget, fs.retain])
+    ages = tiny_ctx.data.ages
+    assert np.array_equal(targets[fs.retain], ages[fs.retain])          # retain labels untouched
+    draws = targets[fs.forget]
+    assert draws.min() >= 0 and draws.max() <= 101
+    unclipped = amnesiac.gaussian_labels(tiny_ctx.data, fs, seed=0, clip=False)[fs.forget]
+    # the draws come from N(mean, sd) of the training ages: compare with a large seeded sample
+    big = np.random.default_rng(0).normal(ages[train].mean(), ages[train].std(ddof=1), 20000)
+    assert abs(unclipped.mean() - big.mean()) < 4 * big.std() / np.sqrt(len(unclipped))
+    assert not np.array_equal(draws, ages[fs.forget])
+
+
+def test_blindspot_attention_map_is_unit_norm():
+    a = torch.randn(4, 6, 8, 8)
+    at = blindspot.attention_map(a)
+    assert at.shape == (4, 64) and torch.allclose(at.norm(dim=1), torch.ones(4))
+    assert blindspot.attention_loss([a], [a], lam=50, k=1).item() == 0
+
+
+def test_blindspot_loss_mixes_by_forget_share(tiny_ctx):
+    model = tiny_ctx.original().model.cpu()
+    blind = blindspot.train_blindspot_model(tiny_ctx.data, tiny_ctx.forget_set(FORGET),
+                                            tiny_ctx.profile, device="cpu", progress=False)
+    x = torch.randn(8, 3, 32, 32)
+    y = torch.full((8,), 50.0)
+    flags = torch.tensor([True, True, False, False, False, False, False, False])
+    parts = blindspot.blindspot_loss(model, blind, x, y, flags, lam=50.0, k=None)
+    expected = 0.75 * parts["L_r"] + 0.25 * (parts["L_f"] + parts["L_attn"])
+    assert torch.isclose(parts["loss"], expected)
+    none = blindspot.blindspot_loss(model, blind, x, y, torch.zeros(8, dtype=torch.bool), 50.0, None)
+    assert torch.isclose(none["loss"], none["L_r"])
+
+
+def test_blindspot_moves_forget_predictions_toward_b_and_keeps_retain(tiny_ctx):
+    fs = tiny_ctx.forget_set(FORGET)
+    original = tiny_ctx.original().model
+    blind = blindspot.train_blindspot_model(tiny_ctx.data, fs, tiny_ctx.profile, device="cpu",
+                                            progress=False)
+    unlearned = blindspot.unlearn(original, tiny_ctx.data, fs, tiny_ctx.profile, seed=0,
+                                  device="cpu", progress=False, blind=blind, epochs=8, lr=0.01)
+    p = lambda m, idx: tiny_ctx.predict(m, idx)  # noqa: E731
+    before = np.abs(p(original, fs.forget) - p(blind, fs.forget)).mean()
+    after = np.abs(p(unlearned, fs.forget) - p(blind, fs.forget)).mean()
+    assert after < before
+    retain_shift = np.abs(p(unlearned, fs.retain) - p(original, fs.retain)).mean()
+    forget_shift = np.abs(p(unlearned, fs.forget) - p(original, fs.forget)).mean()
+    assert retain_shift < forget_shift + 1e-6 or retain_shift < 5.0
+
+
+@pytest.mark.parametrize("kwargs, fragment", [({"lam": -1}, "lambda must be >= 0"),
+                                              ({"k": 9}, "from 1 to 8"), ({"k": 0}, "from 1 to 8")])
+def test_blindspot_refuses_bad_hyperparameters(tiny_ctx, kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        blindspot.unlearn(tiny_ctx.original().model, tiny_ctx.data, tiny_ctx.forget_set(FORGET),
+                          tiny_ctx.profile, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["finetune", "amnesiac", "neggrad"])
+def test_each_method_changes_the_model_and_is_cached(tiny_ctx, method):
+    fs = tiny_ctx.forget_set(FORGET)
+    trained = tiny_ctx.unlearned(method, fs)
+    assert trained.seconds > 0
+    before = tiny_ctx.predict(tiny_ctx.original(), fs.forget)
+    after = tiny_ctx.predict(trained, fs.forget)
+    assert not np.allclose(before, after)
+    assert tiny_ctx.unlearned(method, fs).from_cache
+
+
+def test_neggrad_raises_forget_error_more_than_retain_error(tiny_ctx):
+    fs = tiny_ctx.forget_set(FORGET)
+    orig = tiny_ctx.original().model
+    ng = get_method("neggrad")(orig, tiny_ctx.data, fs, tiny_ctx.profile, device="cpu",
+                               progress=False, epochs=5, lr=0.01)
+    ages = tiny_ctx.data.ages
+    err = lambda m, idx: np.abs(tiny_ctx.predict(m, idx) - ages[idx]).mean()  # noqa: E731
+    assert err(ng, fs.forget) - err(orig, fs.forget) > err(ng, fs.retain) - err(orig, fs.retain)
+
+
+def test_w1_and_confidence_interval():
+    assert w1([0, 1, 2], [0, 1, 2]) == 0
+    assert w1([0, 0], [3, 3]) == pytest.approx(3)
+    with pytest.raises(ValueError):
+        w1([], [1])
+    ci = mean_ci95([1.0, 2.0, 3.0])
+    assert ci["mean"] == 2 and ci["ci95"] == pytest.approx(4.303 * 1 / np.sqrt(3), rel=1e-3)
+
+
+def test_membership_attack_separates_low_from_high_losses():
+    rng = np.random.default_rng(0)
+    members, nonmembers = rng.exponential(1, 500), rng.exponential(10, 500)
+    attack = membership_inference(members, nonmembers, target_losses=rng.exponential(1, 200))
+    assert attack["auc"] > 0.8 and attack["member_rate"] > 0.6
+    far = membership_inference(members, nonmembers, target_losses=rng.exponential(10, 200))
+    assert far["member_rate"] < attack["member_rate"]
