@@ -10,7 +10,8 @@ large a model, how many epochs. Three exist:
 * ``paper`` -- the reference recipe of Tarun et al. (2023): full-width AllCNN, 32 px,
   batch 256, Adam lr 0.01 with reduce-on-plateau, 100 epochs. Meant for a GPU.
 
-Environment variables: ``PIXELSECURER_PROFILE`` (profile name), ``PIXELSECURER_AGEDB``
+Environment variables: ``PIXELSECURER_PROFILE`` (profile name), ``PIXELSECURER_EPOCHS``
+(overrides the profile's training epochs, e.g. for a shorter GPU check), ``PIXELSECURER_AGEDB``
 (path to a real AgeDB folder), ``PIXELSECURER_CACHE`` (cache folder, default
 ``~/.cache/pixelsecurer``).
 """
@@ -76,7 +77,7 @@ PROFILES = {
         neggrad_epochs=1,
     ),
     "cpu": Profile(
-        name="cpu", subjects=568, synth_size=64, image_size=32, model="allcnn", width=0.25,
+        name="cpu", subjects=568, synth_size=64, image_size=32, model="allcnn", width=0.125,
         epochs=8, batch_size=128, lr=0.01, schedule="onecycle",
         finetune_epochs=2, amnesiac_epochs=1, blindspot_epochs=2, blindspot_unlearn_epochs=1,
         neggrad_epochs=1,
@@ -99,7 +100,13 @@ def get_profile(name: Optional[str] = None) -> Profile:
     key = str(name).strip().lower()
     if key not in PROFILES:
         raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILES)}")
-    return PROFILES[key]
+    profile = PROFILES[key]
+    epochs = os.environ.get("PIXELSECURER_EPOCHS", "").strip()
+    if epochs:
+        if not epochs.isdigit() or int(epochs) < 1:
+            raise ValueError(f"PIXELSECURER_EPOCHS={epochs!r}: expected a positive integer")
+        profile = dataclasses.replace(profile, epochs=int(epochs))
+    return profile
 
 
 def cache_dir() -> Path:

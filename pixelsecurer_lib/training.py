@@ -59,8 +59,12 @@ def choose_device(requested: Optional[str] = None) -> torch.device:
 
 
 def to_input(images_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 images -> float in [-1, 1] (the reference's Normalize(0.5, 0.5)), on ``device``."""
-    return images_uint8.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+    """uint8 images -> float in [-1, 1] (the reference's Normalize(0.5, 0.5)), on ``device``.
+
+    The result is in channels-last memory order, which makes convolutions faster on CPUs.
+    """
+    x = images_uint8.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, padding: int) -> torch.Tensor:
@@ -76,7 +80,8 @@ def augment(x: torch.Tensor, generator: torch.Generator, padding: int) -> torch.
     padded = F.pad(x, (padding, padding, padding, padding), value=-1.0)
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).tolist()
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).tolist()
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return out.contiguous(memory_format=torch.channels_last)
 
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, np.ndarray], torch.Tensor]
@@ -109,7 +114,7 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     loss_fn = loss_fn or l1_loss_fn
     generator = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)
     if init_output and hasattr(model, "head"):
         with torch.no_grad():
             model.head.bias.fill_(float(labels[indices].mean()))
@@ -163,7 +168,7 @@ def predict(model: nn.Module, data: AgeData, indices, device=None,
     """Predicted ages (float32) for ``indices``, in eval mode, without augmentation."""
     indices = np.asarray(indices, dtype=np.int64)
     device = choose_device(device)
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)
     was_training = model.training
     model.eval()
     out = []

@@ -13,7 +13,7 @@ import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("book/*.md", "book/assignments/*.md", "book/assignments/solutions/*.md")
+SOURCES = ("book/*.md", "book/assignments/*.md")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 

@@ -39,7 +39,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from PIL import Image
@@ -331,8 +331,9 @@ def render_faces(ages, traits: Dict[str, object], rng: np.random.Generator, size
 
     # long hair behind the head
     if t["hair_long"]:
-        back = np.clip((1.0 - np.sqrt(((u) / (a * 1.22)) ** 2 + ((v - cy - 0.35) / (b * 1.45)) ** 2))
-                       * a * px + 0.5, 0.0, 1.0)
+        back = np.clip((1.0 - np.sqrt((u / (a * 1.22)) ** 2
+                                      + ((v - cy - 0.35) / (b * 1.45)) ** 2)) * a * px + 0.5,
+                       0.0, 1.0)
         back *= np.clip((cy + b * 1.5 - v) * px, 0.0, 1.0)
         img = _over(img, shoulders, cloth)
         img = _over(img, back * np.clip(A / 6.0, 0.0, 1.0), hair_px)

@@ -1,0 +1,342 @@
+"""PixelSecurer benchmark: writes bench/REPORT.md and bench/results.json (run by `make bench`).
+
+Sections (all by default; choose with --sections a,b,...):
+  pipeline     synthetic generation, first decode, cached-tensor load, epoch from cache vs in memory
+  epochs       training epoch time per profile on this machine; cached-model load time
+  experiments  cpu-profile experiments for age:0-30, age:60-101, identities:5 with --seeds seeds
+  book         wall time of a cold `make book` (cpu profile, empty cache)
+  test         wall time of `make test`
+Each section's raw figures are merged into bench/results.json, so sections can be rerun alone;
+the report is rebuilt from everything in it. Nothing here is a test: timings vary between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results.json"
+REPORT = HERE / "REPORT.md"
+SECTIONS = ("pipeline", "epochs", "experiments", "book", "test")
+FORGETS = ("age:0-30", "age:60-101", "identities:5")
+METHODS = ("original", "retrain", "finetune", "amnesiac", "blindspot", "neggrad")
+
+SEED_TABLE = {  # the seed slides: W1 to the retrained model, forget 0-30 / 60-101
+    "w1": {"original": (6.3929, 8.7661), "amnesiac": (0.6148, 1.6962), "blindspot": (3.4921, 1.9200)},
+    "loss_retain_forget": {"retrain": (9.8752, 20.4281), "amnesiac": (9.6447, 20.78454),
+                           "blindspot": (9.8752, 18.85484)},
+}
+REFERENCE_CODE = {  # the reference code's stored AgeDB run, forget <= 30, one run
+    "w1": {"original": 2.99, "finetune": 1.62, "amnesiac": 2.33, "blindspot": 1.15},
+    "test_mae_retain_forget": {"original": (9.33, 12.77), "retrain": (11.38, 24.31),
+                               "finetune": (9.79, 14.83), "amnesiac": (9.81, 17.07),
+                               "blindspot": (9.98, 21.63)},
+}
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        mem = [l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")]
+        info["memory_gib"] = round(int(mem[0].split()[1]) / 2 ** 20, 1)
+    except (OSError, IndexError):
+        pass
+    return info
+
+
+def bench_pipeline() -> dict:
+    import numpy as np
+    import torch
+
+    from pixelsecurer_lib.data import agedb, synthetic
+    from pixelsecurer_lib.models import build_model
+    from pixelsecurer_lib.training import fit
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PIXELSECURER_CACHE"] = str(Path(tmp) / "cache")
+        folder = Path(tmp) / "synth"
+        t = time.perf_counter()
+        synthetic.generate(folder, seed=0, progress=False)
+        out["synth_generate_s"] = time.perf_counter() - t
+        out["synth_images"] = sum(1 for _ in folder.iterdir())
+        t = time.perf_counter()
+        data = agedb.load_folder(folder, image_size=32, source="synthetic", progress=False)
+        out["first_decode_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        data = agedb.load_folder(folder, image_size=32, source="synthetic", progress=False)
+        out["cached_load_s"] = time.perf_counter() - t
+        out["decode_images_per_s"] = len(data) / out["first_decode_s"]
+        idx = np.arange(len(data))[: 4096]
+        timings = {}
+        for label, images in (("from_cache", data.images), ("in_memory", data.images.clone())):
+            data.images = images
+            model = build_model("allcnn", 0.25)
+            t = time.perf_counter()
+            fit(model, data, idx, epochs=1, lr=0.01, batch_size=128, seed=0, device="cpu",
+                progress=False)
+            timings[label] = time.perf_counter() - t
+        out["epoch_4096_from_cache_s"] = timings["from_cache"]
+        out["epoch_4096_in_memory_s"] = timings["in_memory"]
+        out["cache_over_memory"] = timings["from_cache"] / timings["in_memory"]
+    return out
+
+
+def bench_epochs() -> dict:
+    import numpy as np
+    import torch
+
+    import pixelsecurer_lib as psl
+    from pixelsecurer_lib.models import build_model
+    from pixelsecurer_lib.training import fit
+
+    out = {}
+    for name in ("smoke", "cpu", "paper"):
+        profile = psl.get_profile(name)
+        ctx = psl.setup_chapter(profile=name, progress=False, verbose=False)
+        train = ctx.split.train
+        n = len(train) if name != "paper" else min(len(train), 1024)   # paper: extrapolate
+        model = build_model(profile.model, profile.width)
+        t = time.perf_counter()
+        fit(model, ctx.data, train[:n], epochs=1, lr=profile.lr, batch_size=profile.batch_size,
+            seed=0, device=ctx.device, progress=False)
+        seconds = (time.perf_counter() - t) * len(train) / n
+        out[name] = {"train_images": int(len(train)), "epoch_s": seconds,
+                     "images_per_s": len(train) / seconds, "epochs": profile.epochs,
+                     "estimated_training_s": seconds * profile.epochs,
+                     "extrapolated_from": int(n), "device": ctx.device.type}
+    ctx = psl.setup_chapter(profile="smoke", progress=False, verbose=False)
+    ctx.original()
+    t = time.perf_counter()
+    loaded = ctx.original()
+    out["cached_model_load_s"] = time.perf_counter() - t
+    out["cached_model_from_cache"] = loaded.from_cache
+    return out
+
+
+def bench_experiments(seeds: int, profile: str) -> dict:
+    import pixelsecurer_lib as psl
+    from pixelsecurer_lib.experiment import experiment_to_json, run_experiment, summarize
+
+    ctx = psl.setup_chapter(profile=profile, progress=True, verbose=True)
+    out = {"profile": profile, "seeds": seeds, "forgets": {}}
+    for forget in FORGETS:
+        t = time.perf_counter()
+        df = run_experiment(forget, methods=list(METHODS), seeds=seeds, ctx=ctx)
+        payload = experiment_to_json(df, None)
+        payload["summary"] = json.loads(summarize(df).to_json(orient="records"))
+        payload["wall_s"] = time.perf_counter() - t
+        out["forgets"][forget] = payload
+        print(f"{forget}: done in {payload['wall_s']:.0f} s", flush=True)
+    return out
+
+
+def _timed(cmd, env) -> dict:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    return {"command": " ".join(cmd), "seconds": time.perf_counter() - t,
+            "returncode": proc.returncode, "tail": proc.stdout[-1500:] + proc.stderr[-1500:]}
+
+
+def bench_book() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PIXELSECURER_CACHE=str(Path(tmp) / "cache"),
+                   PIXELSECURER_PROFILE="cpu", PIXELSECURER_STATIC="1")
+        shutil.rmtree(ROOT / "_build" / "bench-book", ignore_errors=True)
+        result = _timed([str(ROOT / ".venv/bin/jupyter-book"), "build", "-W", "--keep-going",
+                         "--path-output", str(ROOT / "_build" / "bench-book"), "."], env)
+        reports = ROOT / "_build" / "bench-book" / "_build" / ".jupyter_cache"
+        result["per_chapter_s"] = chapter_times(reports)
+    return result
+
+
+def chapter_times(cache_folder: Path) -> dict:
+    """Execution time of each chapter, read from jupyter-cache's records."""
+    try:
+        from jupyter_cache import get_cache
+
+        cache = get_cache(cache_folder)
+        return {Path(r.uri).stem: r.data.get("execution_seconds") for r in cache.list_cache_records()}
+    except Exception as exc:  # noqa: BLE001 - the figure is optional
+        return {"error": str(exc)}
+
+
+def bench_test() -> dict:
+    env = dict(os.environ)
+    env.pop("PIXELSECURER_CACHE", None)
+    shutil.rmtree(ROOT / ".cache" / "test", ignore_errors=True)
+    return _timed(["make", "test"], env)
+
+
+def fmt(value, digits=2):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def pm(row, key, digits=2):
+    if row.get(key) is None:
+        return "–"
+    ci = row.get(f"{key}_ci95")
+    return f"{row[key]:.{digits}f} ± {ci:.{digits}f}" if ci is not None else f"{row[key]:.{digits}f}"
+
+
+def write_report(results: dict) -> None:
+    lines = ["# PixelSecurer benchmark report", "",
+             "Written by `make bench` (`bench/run_bench.py`); raw figures in `bench/results.json`.",
+             "A benchmark, not a test: timings vary from run to run and nothing in `make test` "
+             "depends on them.", ""]
+    m = results.get("machine", {})
+    lines += ["## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in m.items()]
+    lines.append("")
+    p = results.get("pipeline")
+    if p:
+        lines += ["## Data pipeline (synthetic default set, 32 px working resolution)", "",
+                  "| measurement | value |", "|---|---|",
+                  f"| generate the synthetic set ({p['synth_images']} images) | {p['synth_generate_s']:.1f} s |",
+                  f"| first decode to the cached uint8 tensor | {p['first_decode_s']:.1f} s ({p['decode_images_per_s']:.0f} images/s) |",
+                  f"| load the cached tensor afterwards | {p['cached_load_s']:.3f} s |",
+                  f"| training epoch (4,096 images) from the cached tensor | {p['epoch_4096_from_cache_s']:.2f} s |",
+                  f"| same epoch over a tensor already in memory | {p['epoch_4096_in_memory_s']:.2f} s |",
+                  f"| ratio cache / memory | {p['cache_over_memory']:.3f} |", ""]
+    e = results.get("epochs")
+    if e:
+        lines += ["## Training throughput per profile", "",
+                  "| profile | device | training images | epoch (s) | images/s | epochs | one full training (s, est.) |",
+                  "|---|---|---|---|---|---|---|"]
+        for name in ("smoke", "cpu", "paper"):
+            r = e[name]
+            note = f" (extrapolated from {r['extrapolated_from']})" if r["extrapolated_from"] < r["train_images"] else ""
+            lines.append(f"| {name} | {r['device']} | {r['train_images']} | {r['epoch_s']:.1f}{note} | "
+                         f"{r['images_per_s']:.0f} | {r['epochs']} | {r['estimated_training_s']:.0f} |")
+        lines += ["", f"A cached model loads in {e['cached_model_load_s']:.3f} s.", ""]
+    x = results.get("experiments")
+    if x:
+        lines += [f"## Unlearning experiments ({x['profile']} profile, synthetic data, "
+                  f"{x['seeds']} seeds, means ± 95% interval)", "",
+                  "W1 is measured on D_f against the retrained model of the same seed; the noise "
+                  "floor is W1 between two retrained models that differ only in seed. Ratios "
+                  "`÷ retrain` divide by the retrained model's value of the same seed.", ""]
+        for forget, payload in x["forgets"].items():
+            rows = {r["method"]: r for r in payload["summary"]}
+            cfg = payload["config"]
+            retrain = rows.get("retrain", {})
+            lines += [f"### Forget `{forget}`  (|D_f| = {cfg['forget_size']}, |D_r| = {cfg['retain_size']}; "
+                      f"noise floor W1 = {fmt(payload['noise_floor_w1'])})", "",
+                      "| method | W1 to retrain | W1 ÷ noise floor | W1 ÷ original's W1 | retain MAE | forget MAE | "
+                      "test retain MAE | test forget MAE | retain MAE ÷ retrain | forget MAE ÷ retrain | "
+                      "MIA member rate on D_f | wall time (s) | time ÷ retrain |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for method in METHODS:
+                r = rows.get(method)
+                if not r:
+                    continue
+                ratio_r = r["retain_mae"] / retrain["retain_mae"] if retrain else None
+                ratio_f = r["forget_mae"] / retrain["forget_mae"] if retrain else None
+                lines.append(f"| {method} | {pm(r, 'w1_to_retrain')} | {pm(r, 'w1_over_floor')} | "
+                             f"{pm(r, 'w1_over_original')} | {pm(r, 'retain_mae')} | {pm(r, 'forget_mae')} | "
+                             f"{pm(r, 'test_retain_mae')} | {pm(r, 'test_forget_mae')} | {fmt(ratio_r)} | "
+                             f"{fmt(ratio_f)} | {pm(r, 'mia_forget')} | {pm(r, 'seconds', 1)} | "
+                             f"{pm(r, 'seconds_over_retrain')} |")
+            lines.append("")
+        lines += ["## Published anchors (not computed here)", "",
+                  "These are the figures of others, on real AgeDB with the full recipe; they are "
+                  "shown for orientation and are not comparable one to one with the synthetic set.", "",
+                  "**Seed slides** — W1 to the retrained model:", "",
+                  "| method | forget 0–30 | forget 60–101 |", "|---|---|---|"]
+        for method, (a, b) in SEED_TABLE["w1"].items():
+            lines.append(f"| {method} | {a} | {b} |")
+        lines += ["", "**Seed slides** — losses on retain / forget:", "",
+                  "| method | retain | forget |", "|---|---|---|"]
+        for method, (a, b) in SEED_TABLE["loss_retain_forget"].items():
+            lines.append(f"| {method} | {a} | {b} |")
+        lines += ["", "**Reference code's stored AgeDB results** (forget ≤ 30, one run):", "",
+                  "| method | W1 to retrain | test MAE retain | test MAE forget |", "|---|---|---|---|"]
+        for method, (a, b) in REFERENCE_CODE["test_mae_retain_forget"].items():
+            lines.append(f"| {method} | {REFERENCE_CODE['w1'].get(method, '–')} | {a} | {b} |")
+        lines.append("")
+    for key, title in (("book", "Cold `make book` (cpu profile, empty cache)"), ("test", "`make test`")):
+        r = results.get(key)
+        if r:
+            status = "succeeded" if r["returncode"] == 0 else f"FAILED (exit {r['returncode']})"
+            lines += [f"## {title}", "", f"{r['seconds']:.0f} s wall time; {status}.", ""]
+            if r.get("per_chapter_s") and "error" not in r["per_chapter_s"]:
+                lines += ["| chapter | execution (s) |", "|---|---|"]
+                lines += [f"| {k} | {fmt(v, 1)} |" for k, v in sorted(r["per_chapter_s"].items())]
+                lines.append("")
+    g = results.get("gpu")
+    lines += ["## GPU validation (`make test-gpu`)", ""]
+    if g:
+        lines += [g.get("text", ""), ""]
+    else:
+        lines += ["Not run on a GPU yet: no device was lent to the session that wrote this "
+                  "report. `make test-gpu` was checked in its CPU dry-run mode.", ""]
+    tmp = REPORT.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(REPORT)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        print(f"run_bench: unknown section(s) {sorted(unknown)}: expected {', '.join(SECTIONS)}",
+              file=sys.stderr)
+        return 2
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if not args.report_only:
+        results["machine"] = machine()
+        runners = {"pipeline": bench_pipeline, "epochs": bench_epochs,
+                   "experiments": lambda: bench_experiments(args.seeds, args.profile),
+                   "book": bench_book, "test": bench_test}
+        for section in sections:
+            print(f"== {section}", flush=True)
+            saved_cache = os.environ.get("PIXELSECURER_CACHE")
+            results[section] = runners[section]()
+            if saved_cache is None:
+                os.environ.pop("PIXELSECURER_CACHE", None)
+            else:
+                os.environ["PIXELSECURER_CACHE"] = saved_cache
+            tmp = RESULTS.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(results, indent=1, default=str))
+            tmp.replace(RESULTS)
+    write_report(results)
+    print(f"wrote {REPORT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
