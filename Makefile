@@ -10,7 +10,7 @@ TEST_CACHE ?= $(CURDIR)/.cache/test
 TEST_BUILD ?= $(CURDIR)/_build/test-book
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb book/assignments/*.ipynb))
 
-.PHONY: all install book test unit nbval book-test test-gpu test-browser bench sync clean
+.PHONY: all install book test unit nbval book-test browser-check test-gpu test-browser bench sync clean
 
 all: book
 
@@ -45,8 +45,11 @@ book-test: install
 	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(VENV)/bin/jupyter-book build -W --keep-going \
 		--path-output $(TEST_BUILD) .
 
-test: unit nbval book-test
-	@echo "make test: unit tests, nbval and the -W book build all passed"
+browser-check: install
+	BOOK_HTML=$(TEST_BUILD)/_build/html bash tests/browser/run.sh
+
+test: unit nbval book-test browser-check
+	@echo "make test: unit tests, nbval, the -W book build and the browser check all passed"
 
 test-gpu: install
 	bash bench/test_gpu.sh

@@ -63,10 +63,12 @@ def image_grid(data, indices: Optional[Sequence[int]] = None, n: int = 12, seed:
     return fig
 
 
-def age_histogram(ages, ranges: Sequence[Sequence[int]] = (), ax=None, bins: int = 50):
-    """Histogram of ages with forget ranges shaded (chapter 03-agedb)."""
+def age_histogram(ages, ranges: Sequence[Sequence[int]] = (), ax=None, width: int = 2):
+    """Histogram of ages (bins of ``width`` years, aligned to whole ages) with forget ranges
+    shaded (chapter 03-agedb)."""
     ax = ax or plt.subplots(figsize=(8, 3.5))[1]
-    ax.hist(ages, bins=bins, color="#1f77b4", alpha=0.8)
+    edges = np.arange(-0.5, int(np.max(ages)) + width + 0.5, width)
+    ax.hist(ages, bins=edges, color="#1f77b4", alpha=0.8)
     for (lo, hi), color in zip(ranges, ("#d62728", "#ff7f0e", "#2ca02c")):
         ax.axvspan(lo - 0.5, hi + 0.5, color=color, alpha=0.15, label=f"forget ages {lo}-{hi}")
     ax.set_xlabel("age (years)")

@@ -11,6 +11,7 @@ trained-model cache:
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
@@ -39,6 +40,7 @@ class ChapterContext:
     _data: Optional[AgeData] = field(default=None, repr=False)
     _split: Optional[Split] = field(default=None, repr=False)
     _forget: Dict[str, ForgetSet] = field(default_factory=dict, repr=False)
+    _predictions: Dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
 
     # -- data ---------------------------------------------------------------------------
     @property
@@ -103,7 +105,7 @@ class ChapterContext:
 
         def train(model):
             trained, history = train_from_scratch(self.data, forget.retain, self.profile, seed,
-                                                  self.device, val_indices=None,
+                                                  self.device, val_indices=forget.val_retain,
                                                   desc=f"retraining without {forget.spec}",
                                                   progress=self.progress)
             model.load_state_dict(trained.state_dict())
@@ -123,6 +125,7 @@ class ChapterContext:
         if method == "retrain":
             return self.retrained(forget, seed)
         unlearn = get_method(method)
+        hyperparameters = self._normalise_hyperparameters(method, hyperparameters)
         forget = self.forget_set(forget)
         original = self.original(seed)
         spec = {"role": f"unlearn:{method}", "forget": forget.key(), "original": original.key,
@@ -144,6 +147,29 @@ class ChapterContext:
         trained = get_or_train(spec, self._build, train)
         trained.seconds += extra_seconds      # Blindspot's cost includes training B
         return self._to_device(trained)
+
+    def _normalise_hyperparameters(self, method: str, hyperparameters: Dict[str, Any]) -> Dict[str, Any]:
+        """Drop settings equal to the defaults and write numbers one way, so that
+        ``lam=50``, ``lam=50.0`` and no ``lam`` at all share one cached model."""
+        p = self.profile
+        defaults = {
+            "blindspot": {"lam": p.blindspot_lambda, "k": None, "epochs": p.blindspot_unlearn_epochs,
+                          "lr": p.blindspot_unlearn_lr},
+            "amnesiac": {"epochs": p.amnesiac_epochs, "lr": p.amnesiac_lr, "clip": True},
+            "finetune": {"epochs": p.finetune_epochs, "lr": p.finetune_lr},
+            "neggrad": {"epochs": p.neggrad_epochs, "lr": p.neggrad_lr, "tau": None},
+        }[method]
+        unknown = sorted(set(hyperparameters) - set(defaults))
+        if unknown:
+            raise ValueError(f"method {method!r} has no hyperparameter {', '.join(unknown)}: "
+                             f"expected some of {', '.join(defaults)}")
+        out = {}
+        for name, value in hyperparameters.items():
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                value = int(value) if name in ("k", "epochs") else float(value)
+            if value != defaults[name]:
+                out[name] = value
+        return out
 
     def blindspot_model(self, forget, seed: Optional[int] = None) -> TrainedModel:
         """Blindspot's model B: a fresh model trained briefly on D_r only (cached, frozen)."""
@@ -170,10 +196,22 @@ class ChapterContext:
 
     # -- predictions ----------------------------------------------------------------------
     def predict(self, model, indices) -> np.ndarray:
-        """Predicted ages of ``model`` (or a TrainedModel) on ``indices``, without augmentation."""
-        model = getattr(model, "model", model)
-        return predict(model, self.data, indices, device=self.device,
-                       batch_size=self.profile.eval_batch_size)
+        """Predicted ages of ``model`` (or a TrainedModel) on ``indices``, without augmentation.
+
+        Predictions of a TrainedModel are remembered (per model key and index set), so asking
+        again within a session costs nothing.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        key = None
+        if isinstance(model, TrainedModel):
+            key = (model.key, hashlib.sha1(indices.tobytes()).hexdigest())
+            if key in self._predictions:
+                return self._predictions[key].copy()
+        preds = predict(getattr(model, "model", model), self.data, indices, device=self.device,
+                        batch_size=self.profile.eval_batch_size)
+        if key is not None:
+            self._predictions[key] = preds
+        return preds.copy()
 
     def describe(self) -> str:
         from . import __version__

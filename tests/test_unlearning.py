@@ -128,3 +128,13 @@ def test_membership_attack_separates_low_from_high_losses():
     assert attack["auc"] > 0.8 and attack["member_rate"] > 0.6
     far = membership_inference(members, nonmembers, target_losses=rng.exponential(10, 200))
     assert far["member_rate"] < attack["member_rate"]
+
+
+def test_default_hyperparameters_share_one_cached_model(tiny_ctx):
+    fs = tiny_ctx.forget_set(FORGET)
+    plain = tiny_ctx.unlearned("amnesiac", fs)
+    same = tiny_ctx.unlearned("amnesiac", fs, epochs=tiny_ctx.profile.amnesiac_epochs,
+                              lr=tiny_ctx.profile.amnesiac_lr)
+    assert same.key == plain.key and same.from_cache
+    with pytest.raises(ValueError, match="has no hyperparameter gamma"):
+        tiny_ctx.unlearned("amnesiac", fs, gamma=1.0)

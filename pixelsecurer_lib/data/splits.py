@@ -16,7 +16,7 @@ Forget specs (strings, as on the command line):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Tuple
 
 import numpy as np
@@ -142,6 +142,8 @@ class ForgetSet:
     test_forget: np.ndarray
     test_retain: np.ndarray
     identities: Tuple[str, ...] = ()
+    val_forget: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    val_retain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def key(self) -> dict:
         return {"spec": str(self.spec), "forget": len(self.forget), "retain": len(self.retain),
@@ -171,12 +173,13 @@ def forget_split(data: AgeData, split: Split, spec, seed: int = 0) -> ForgetSet:
     Raises ValueError when D_f would be empty or would leave D_r empty.
     """
     spec = parse_forget_spec(spec)
-    train, test = split.train, split.test
+    train, test, val = split.train, split.test, split.val
     identities: Tuple[str, ...] = ()
     if spec.kind == "age":
         lo, hi = spec.value
         in_train = (data.ages[train] >= lo) & (data.ages[train] <= hi)
         in_test = (data.ages[test] >= lo) & (data.ages[test] <= hi)
+        in_val = (data.ages[val] >= lo) & (data.ages[val] <= hi)
     elif spec.kind in ("identity", "identities"):
         if spec.kind == "identity":
             identities = _resolve_identities(data, spec.value)
@@ -191,6 +194,7 @@ def forget_split(data: AgeData, split: Split, spec, seed: int = 0) -> ForgetSet:
         chosen = np.array(identities)
         in_train = np.isin(data.identities[train], chosen)
         in_test = np.isin(data.identities[test], chosen)
+        in_val = np.isin(data.identities[val], chosen)
     else:
         fraction = spec.value[0]
         rng = np.random.default_rng(seed)
@@ -198,10 +202,12 @@ def forget_split(data: AgeData, split: Split, spec, seed: int = 0) -> ForgetSet:
         n_forget = int(round(fraction * len(train)))
         in_train[rng.choice(len(train), size=n_forget, replace=False)] = True
         in_test = np.zeros(len(test), dtype=bool)   # a random deletion has no test counterpart
+        in_val = np.zeros(len(val), dtype=bool)
     forget, retain = train[in_train], train[~in_train]
     if len(forget) == 0:
         raise ValueError(f"forget spec '{spec}' selects no training image: the forget set is empty")
     if len(retain) == 0:
         raise ValueError(f"forget spec '{spec}' selects every training image: the retain set would be empty")
     return ForgetSet(spec=spec, forget=forget, retain=retain, test_forget=test[in_test],
-                     test_retain=test[~in_test], identities=identities)
+                     test_retain=test[~in_test], identities=identities,
+                     val_forget=val[in_val], val_retain=val[~in_val])
