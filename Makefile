@@ -18,7 +18,6 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --upgrade pip setuptools wheel >/dev/null
 	$(PY) -m pip install -e '.[book,test]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)

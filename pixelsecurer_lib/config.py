@@ -59,7 +59,7 @@ class Profile:
     neggrad_epochs: int = 1
     neggrad_lr: float = 1e-3
     # membership inference and evaluation
-    eval_batch_size: int = 512
+    eval_batch_size: int = 1024
 
     def describe(self) -> str:
         return (f"{self.name} (model {self.model} x{self.width:g}, {self.image_size} px, "
@@ -78,8 +78,8 @@ PROFILES = {
     ),
     "cpu": Profile(
         name="cpu", subjects=568, synth_size=64, image_size=32, model="allcnn", width=0.125,
-        epochs=8, batch_size=128, lr=0.01, schedule="onecycle",
-        finetune_epochs=2, amnesiac_epochs=1, blindspot_epochs=2, blindspot_unlearn_epochs=1,
+        epochs=6, batch_size=128, lr=0.01, schedule="onecycle",
+        finetune_epochs=1, amnesiac_epochs=1, blindspot_epochs=2, blindspot_unlearn_epochs=1,
         neggrad_epochs=1,
     ),
     "paper": Profile(

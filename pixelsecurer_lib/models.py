@@ -22,7 +22,26 @@ def _conv_block(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.S
     )
 
 
-class AllCNN(nn.Module):
+class _BlockRegressor(nn.Module):
+    """Shared forward pass: ``_stem``, then each block in turn (its output kept as an
+    activation), then global average pooling and the linear head to one output."""
+
+    def _stem(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        return x, []
+
+    def forward_with_activations(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        x, activations = self._stem(x)
+        for block in self.blocks:
+            x = block(x)
+            activations.append(x)
+        out = self.head(torch.flatten(self.pool(x), 1)).squeeze(1)
+        return out, activations
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_activations(x)[0]
+
+
+class AllCNN(_BlockRegressor):
     """The All-CNN regressor of the Deep Regression Unlearning code, with a width multiplier.
 
     Eight conv-BN-ReLU blocks with 96, 96, 192 (stride 2), 192, 192, 192 (stride 2), 192, 192
@@ -54,19 +73,8 @@ class AllCNN(nn.Module):
     def num_blocks(self) -> int:
         return len(self.blocks)
 
-    def forward_with_activations(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        activations = []
-        for block in self.blocks:
-            x = block(x)
-            activations.append(x)
-        out = self.head(torch.flatten(self.pool(x), 1)).squeeze(1)
-        return out, activations
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_activations(x)[0]
-
-
-class ResNet18Regressor(nn.Module):
+class ResNet18Regressor(_BlockRegressor):
     """torchvision's ResNet-18 (random initialisation, ``weights=None``) with a one-output head.
 
     The activations are those of the reference code: the stem, then each of the eight basic
@@ -90,18 +98,9 @@ class ResNet18Regressor(nn.Module):
     def num_blocks(self) -> int:
         return len(self.blocks) + 1
 
-    def forward_with_activations(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def _stem(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         x = self.stem(x)
-        activations = [x]
-        x = self.maxpool(x)
-        for block in self.blocks:
-            x = block(x)
-            activations.append(x)
-        out = self.head(torch.flatten(self.pool(x), 1)).squeeze(1)
-        return out, activations
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_activations(x)[0]
+        return self.maxpool(x), [x]
 
 
 def build_model(name: str = "allcnn", width: float = 1.0) -> nn.Module:

@@ -202,16 +202,15 @@ class ChapterContext:
         again within a session costs nothing.
         """
         indices = np.asarray(indices, dtype=np.int64)
-        key = None
-        if isinstance(model, TrainedModel):
-            key = (model.key, hashlib.sha1(indices.tobytes()).hexdigest())
-            if key in self._predictions:
-                return self._predictions[key].copy()
-        preds = predict(getattr(model, "model", model), self.data, indices, device=self.device,
-                        batch_size=self.profile.eval_batch_size)
-        if key is not None:
-            self._predictions[key] = preds
-        return preds.copy()
+        if not isinstance(model, TrainedModel):
+            return predict(model, self.data, indices, device=self.device,
+                           batch_size=self.profile.eval_batch_size)
+        key = f"{model.key}-{hashlib.sha1(indices.tobytes()).hexdigest()[:16]}"
+        if key not in self._predictions:
+            self._predictions[key] = _cached_predictions(
+                key, lambda: predict(model.model, self.data, indices, device=self.device,
+                                     batch_size=self.profile.eval_batch_size))
+        return self._predictions[key].copy()
 
     def describe(self) -> str:
         from . import __version__
@@ -223,6 +222,25 @@ class ChapterContext:
                     f"{self.profile.image_size} px)")
         return (f"PixelSecurer {__version__} | profile: {self.profile.describe()} | data: {data} | "
                 f"device: {self.device.type} | seed: {self.seed}")
+
+
+def _cached_predictions(key: str, compute) -> np.ndarray:
+    """Predictions stored beside the models (``cache/predictions/KEY.npy``), so that a later
+    chapter does not predict again what an earlier one did. A bad file is recomputed."""
+    from ._io import atomic_path
+    from .config import cache_dir
+
+    path = cache_dir() / "predictions" / f"{key}.npy"
+    if path.exists():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError):
+            pass
+    preds = np.asarray(compute(), dtype=np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, preds)
+    return preds
 
 
 def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=None,

@@ -125,3 +125,15 @@ def test_two_processes_asking_for_the_same_model_share_one_file(tiny_agedb, tmp_
     assert outs[0][0] == outs[1][0]
     assert sorted(o[1] for o in outs) == ["False", "True"]     # one trained, the other loaded
     assert len(list((tmp_path / "models").glob("*.pt"))) == 1
+
+
+def test_predictions_are_stored_and_reused_across_sessions(tiny_ctx, tiny_agedb):
+    import pixelsecurer_lib as psl
+
+    trained = tiny_ctx.original()
+    first = tiny_ctx.predict(trained, tiny_ctx.split.test)
+    other = psl.setup_chapter(profile="smoke", device="cpu", data_root=tiny_agedb,
+                              progress=False, verbose=False)
+    stored = list((psl.cache_dir() / "predictions").glob(f"{trained.key}-*.npy"))
+    assert stored
+    assert np.array_equal(other.predict(other.original(), tiny_ctx.split.test), first)
