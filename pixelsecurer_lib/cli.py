@@ -24,8 +24,8 @@ def _cmd_describe(args) -> int:
     from .data import load_folder
 
     root = Path(args.folder)
-    source = "agedb"
-    data = load_folder(root, image_size=args.size, source=source, progress=not args.json)
+    # the reader cannot tell AgeDB from the synthetic set (same format): call it a folder
+    data = load_folder(root, image_size=args.size, source="folder", progress=not args.json)
     summary = data.summary()
     if args.json:
         print(json.dumps(summary))
