@@ -121,9 +121,13 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = (len(indices) + batch_size - 1) // batch_size
     scheduler = None
+    total_steps = epochs * steps_per_epoch
+    if schedule == "onecycle" and total_steps < 4:
+        schedule = "constant"          # too few steps to warm up and anneal
     if schedule == "onecycle":
+        # a quarter of the steps warming up, but at least two (fewer divide by zero in torch)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch), pct_start=0.25)
+            optimizer, max_lr=lr, total_steps=total_steps, pct_start=max(0.25, 2.0 / total_steps))
     elif schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
                                                                patience=10)

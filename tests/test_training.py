@@ -137,3 +137,13 @@ def test_predictions_are_stored_and_reused_across_sessions(tiny_ctx, tiny_agedb)
     stored = list((psl.cache_dir() / "predictions").glob(f"{trained.key}-*.npy"))
     assert stored
     assert np.array_equal(other.predict(other.original(), tiny_ctx.split.test), first)
+
+
+@pytest.mark.parametrize("n_images", [30, 100, 130, 260, 400, 520])
+def test_one_cycle_schedule_works_for_any_number_of_steps(tiny_ctx, n_images):
+    """A short run (1-5 steps) must not trip over the one-cycle schedule's warm-up."""
+    idx = np.resize(tiny_ctx.split.train, n_images)
+    model = build_model("allcnn", 0.125)
+    history = fit(model, tiny_ctx.data, idx, epochs=1, lr=0.01, batch_size=128, seed=0,
+                  device="cpu", schedule="onecycle", progress=False)
+    assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
