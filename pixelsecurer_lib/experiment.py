@@ -46,8 +46,15 @@ def predictions_on_parts(ctx: ChapterContext, model, forget) -> Dict[str, np.nda
     """Predictions of ``model`` on D_f, D_r, test-forget, test-retain and the whole test set."""
     fs = ctx.forget_set(forget)
     parts = {"forget": fs.forget, "retain": fs.retain, "test_forget": fs.test_forget,
-             "test_retain": fs.test_retain, "test": ctx.split.test}
-    return {name: ctx.predict(model, idx) for name, idx in parts.items()}
+             "test_retain": fs.test_retain}
+    preds = {name: ctx.predict(model, idx) for name, idx in parts.items()}
+    # the whole test set is the two test parts put back in place: no second prediction
+    test = ctx.split.test
+    in_forget = np.isin(test, fs.test_forget)
+    preds["test"] = np.empty(len(test), dtype=np.float32)
+    preds["test"][in_forget] = preds["test_forget"]
+    preds["test"][~in_forget] = preds["test_retain"]
+    return preds
 
 
 def noise_floor(ctx: ChapterContext, forget, seed: int = 0) -> float:

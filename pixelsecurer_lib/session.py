@@ -151,14 +151,9 @@ class ChapterContext:
     def _normalise_hyperparameters(self, method: str, hyperparameters: Dict[str, Any]) -> Dict[str, Any]:
         """Drop settings equal to the defaults and write numbers one way, so that
         ``lam=50``, ``lam=50.0`` and no ``lam`` at all share one cached model."""
-        p = self.profile
-        defaults = {
-            "blindspot": {"lam": p.blindspot_lambda, "k": None, "epochs": p.blindspot_unlearn_epochs,
-                          "lr": p.blindspot_unlearn_lr},
-            "amnesiac": {"epochs": p.amnesiac_epochs, "lr": p.amnesiac_lr, "clip": True},
-            "finetune": {"epochs": p.finetune_epochs, "lr": p.finetune_lr},
-            "neggrad": {"epochs": p.neggrad_epochs, "lr": p.neggrad_lr, "tau": None},
-        }[method]
+        from .unlearning import hyperparameter_defaults
+
+        defaults = hyperparameter_defaults(method, self.profile)
         unknown = sorted(set(hyperparameters) - set(defaults))
         if unknown:
             raise ValueError(f"method {method!r} has no hyperparameter {', '.join(unknown)}: "
@@ -185,9 +180,10 @@ class ChapterContext:
             model.load_state_dict(blind.state_dict())
             return {}
 
+        from .unlearning.blindspot import freeze
+
         trained = self._to_device(get_or_train(spec, self._build, train))
-        for p in trained.model.parameters():
-            p.requires_grad_(False)
+        freeze(trained.model)
         return trained
 
     def _to_device(self, trained: TrainedModel) -> TrainedModel:

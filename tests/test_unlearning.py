@@ -138,3 +138,21 @@ def test_default_hyperparameters_share_one_cached_model(tiny_ctx):
     assert same.key == plain.key and same.from_cache
     with pytest.raises(ValueError, match="has no hyperparameter gamma"):
         tiny_ctx.unlearned("amnesiac", fs, gamma=1.0)
+
+
+def test_test_set_predictions_are_the_two_test_parts_put_back(tiny_ctx):
+    from pixelsecurer_lib.experiment import predictions_on_parts
+
+    original = tiny_ctx.original()
+    preds = predictions_on_parts(tiny_ctx, original, FORGET)
+    direct = tiny_ctx.predict(original.model, tiny_ctx.split.test)     # no cache involved
+    assert np.allclose(preds["test"], direct, atol=1e-4)
+
+
+def test_every_method_declares_its_defaults(tiny_ctx):
+    from pixelsecurer_lib.unlearning import hyperparameter_defaults
+
+    assert hyperparameter_defaults("blindspot", tiny_ctx.profile)["lam"] == tiny_ctx.profile.blindspot_lambda
+    assert hyperparameter_defaults("retrain", tiny_ctx.profile) == {}
+    with pytest.raises(ValueError, match="unknown method"):
+        hyperparameter_defaults("magic", tiny_ctx.profile)

@@ -5,13 +5,9 @@ model before unlearning) but experiments list it beside them.
 """
 from . import amnesiac, blindspot, finetune, neggrad, retrain
 
-METHODS = {
-    "retrain": retrain.unlearn,
-    "finetune": finetune.unlearn,
-    "amnesiac": amnesiac.unlearn,
-    "blindspot": blindspot.unlearn,
-    "neggrad": neggrad.unlearn,
-}
+MODULES = {"retrain": retrain, "finetune": finetune, "amnesiac": amnesiac,
+           "blindspot": blindspot, "neggrad": neggrad}
+METHODS = {name: module.unlearn for name, module in MODULES.items()}
 
 METHOD_LABELS = {
     "original": "Original",
@@ -21,6 +17,12 @@ METHOD_LABELS = {
     "blindspot": "Blindspot",
     "neggrad": "NegGrad+",
 }
+
+
+def hyperparameter_defaults(name: str, profile) -> dict:
+    """The hyperparameters a method uses when none are given, under ``profile``."""
+    get_method(name)
+    return MODULES[str(name).strip().lower()].defaults(profile)
 
 
 def get_method(name: str):

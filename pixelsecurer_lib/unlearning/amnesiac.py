@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..training import fit
-from .retrain import crop_padding
+from .retrain import crop_padding, with_defaults
 
 AGE_RANGE = (0.0, 101.0)
 
@@ -39,13 +39,18 @@ def gaussian_labels(data: AgeData, forget: ForgetSet, seed: int = 0, clip: bool 
     return targets
 
 
+def defaults(profile: Profile) -> dict:
+    """The hyperparameters ``unlearn`` uses when they are not given."""
+    return {"epochs": profile.amnesiac_epochs, "lr": profile.amnesiac_lr, "clip": True}
+
+
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
-            device=None, progress: bool = True, epochs=None, lr=None, clip: bool = True) -> nn.Module:
+            device=None, progress: bool = True, epochs=None, lr=None, clip=None) -> nn.Module:
     """A copy of ``original`` trained on D with D_f's labels replaced by Gaussian draws."""
+    hp = with_defaults(defaults(profile), epochs=epochs, lr=lr, clip=clip)
     model = copy.deepcopy(original)
-    targets = gaussian_labels(data, forget, seed=seed, clip=clip)
+    targets = gaussian_labels(data, forget, seed=seed, clip=hp["clip"])
     train = np.concatenate([forget.forget, forget.retain])
-    fit(model, data, train, targets=targets, epochs=epochs or profile.amnesiac_epochs,
-        lr=lr or profile.amnesiac_lr, batch_size=profile.batch_size, seed=seed, device=device,
+    fit(model, data, train, targets=targets, epochs=hp["epochs"], lr=hp["lr"], batch_size=profile.batch_size, seed=seed, device=device,
         crop_padding=crop_padding(profile), desc="Gaussian amnesiac", progress=progress)
     return model

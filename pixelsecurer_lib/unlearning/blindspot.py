@@ -35,7 +35,7 @@ from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..models import build_model
 from ..training import fit
-from .retrain import crop_padding
+from .retrain import crop_padding, with_defaults
 
 
 def attention_map(activation: torch.Tensor) -> torch.Tensor:
@@ -87,14 +87,26 @@ def train_blindspot_model(data: AgeData, forget: ForgetSet, profile: Profile, se
                           device=None, epochs=None, lr=None, progress: bool = True) -> nn.Module:
     """Step 1: B, a fresh model trained briefly on D_r only, returned frozen in eval mode."""
     blind = build_model(profile.model, profile.width)
-    fit(blind, data, forget.retain, epochs=epochs or profile.blindspot_epochs,
-        lr=lr or profile.blindspot_lr, batch_size=profile.batch_size, seed=seed + 7919,
-        device=device, crop_padding=crop_padding(profile), init_output=True,
+    fit(blind, data, forget.retain,
+        epochs=profile.blindspot_epochs if epochs is None else epochs,
+        lr=profile.blindspot_lr if lr is None else lr, batch_size=profile.batch_size,
+        seed=seed + 7919, device=device, crop_padding=crop_padding(profile), init_output=True,
         desc="blindspot model B on D_r", progress=progress)
+    return freeze(blind)
+
+
+def freeze(blind: nn.Module) -> nn.Module:
+    """B is a fixed teacher: evaluation mode, no gradients."""
     blind.eval()
     for p in blind.parameters():
         p.requires_grad_(False)
     return blind
+
+
+def defaults(profile: Profile) -> dict:
+    """The hyperparameters ``unlearn`` uses when they are not given (k None: all blocks)."""
+    return {"lam": profile.blindspot_lambda, "k": None, "epochs": profile.blindspot_unlearn_epochs,
+            "lr": profile.blindspot_unlearn_lr}
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
@@ -105,7 +117,8 @@ def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Prof
     ``blind`` reuses an already trained blindspot model; ``log`` (a list) receives the loss
     parts of every batch.
     """
-    lam = profile.blindspot_lambda if lam is None else float(lam)
+    hp = with_defaults(defaults(profile), lam=lam, k=k, epochs=epochs, lr=lr)
+    lam, k = float(hp["lam"]), hp["k"]
     check_hyperparameters(original, lam, k)
     if blind is None:
         blind = train_blindspot_model(data, forget, profile, seed, device, progress=progress)
@@ -122,8 +135,7 @@ def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Prof
         return parts["loss"]
 
     train = np.concatenate([forget.forget, forget.retain])
-    fit(model, data, train, epochs=epochs or profile.blindspot_unlearn_epochs,
-        lr=lr or profile.blindspot_unlearn_lr, batch_size=profile.batch_size, seed=seed,
+    fit(model, data, train, epochs=hp["epochs"], lr=hp["lr"], batch_size=profile.batch_size, seed=seed,
         device=device, crop_padding=crop_padding(profile), loss_fn=loss_fn,
         desc="Blindspot unlearning", progress=progress)
     return model

@@ -13,14 +13,19 @@ from torch import nn
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..training import fit
-from .retrain import crop_padding
+from .retrain import crop_padding, with_defaults
+
+
+def defaults(profile: Profile) -> dict:
+    """The hyperparameters ``unlearn`` uses when they are not given."""
+    return {"epochs": profile.finetune_epochs, "lr": profile.finetune_lr}
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, epochs=None, lr=None) -> nn.Module:
     """A copy of ``original`` trained on D_r for ``epochs`` at ``lr`` (profile defaults)."""
+    hp = with_defaults(defaults(profile), epochs=epochs, lr=lr)
     model = copy.deepcopy(original)
-    fit(model, data, forget.retain, epochs=epochs or profile.finetune_epochs,
-        lr=lr or profile.finetune_lr, batch_size=profile.batch_size, seed=seed, device=device,
+    fit(model, data, forget.retain, epochs=hp["epochs"], lr=hp["lr"], batch_size=profile.batch_size, seed=seed, device=device,
         crop_padding=crop_padding(profile), desc="fine-tuning on D_r", progress=progress)
     return model

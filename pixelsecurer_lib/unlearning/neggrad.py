@@ -23,14 +23,20 @@ from torch import nn
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..training import fit
-from .retrain import crop_padding
+from .retrain import crop_padding, with_defaults
+
+
+def defaults(profile: Profile) -> dict:
+    """The hyperparameters ``unlearn`` uses when they are not given (tau None: the age sd)."""
+    return {"epochs": profile.neggrad_epochs, "lr": profile.neggrad_lr, "tau": None}
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, tau=None, epochs=None, lr=None) -> nn.Module:
     """A copy of ``original`` trained with the bounded NegGrad+ loss above."""
+    hp = with_defaults(defaults(profile), tau=tau, epochs=epochs, lr=lr)
     train = np.concatenate([forget.forget, forget.retain])
-    tau = float(data.ages[train].std()) if tau is None else float(tau)
+    tau = float(data.ages[train].std()) if hp["tau"] is None else float(hp["tau"])
     if tau <= 0:
         raise ValueError(f"NegGrad+ tau must be positive, got {tau}")
     is_forget_all = np.zeros(len(data), dtype=bool)
@@ -46,7 +52,7 @@ def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Prof
         return (1 - share) * l_r - share * torch.clamp(l_f, max=tau)
 
     model = copy.deepcopy(original)
-    fit(model, data, train, epochs=epochs or profile.neggrad_epochs, lr=lr or profile.neggrad_lr,
+    fit(model, data, train, epochs=hp["epochs"], lr=hp["lr"],
         batch_size=profile.batch_size, seed=seed, device=device,
         crop_padding=crop_padding(profile), loss_fn=loss_fn, desc="NegGrad+", progress=progress)
     return model

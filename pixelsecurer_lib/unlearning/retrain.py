@@ -30,6 +30,17 @@ def crop_padding(profile: Profile) -> int:
     return 16 if profile.name == "paper" else 4
 
 
+def with_defaults(defaults: dict, **given) -> dict:
+    """The hyperparameters a method runs with: ``defaults`` overridden by every given value
+    that is not None."""
+    return {**defaults, **{name: value for name, value in given.items() if value is not None}}
+
+
+def defaults(profile: Profile) -> dict:
+    """Retraining has no hyperparameters of its own: it is the profile's recipe."""
+    return {}
+
+
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, **hyperparameters) -> nn.Module:
     """Retrain from scratch on D_r; ``original`` is not used (it is the point of retraining)."""
