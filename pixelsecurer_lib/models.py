@@ -6,7 +6,7 @@ loss L_attn compares (chapter 06-blindspot), through ``forward_with_activations`
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -103,11 +103,16 @@ class ResNet18Regressor(_BlockRegressor):
         return self.maxpool(x), [x]
 
 
-def build_model(name: str = "allcnn", width: float = 1.0) -> nn.Module:
-    """A fresh, randomly initialised regressor by name (``allcnn`` or ``resnet18``)."""
+def build_model(name: str = "allcnn", width: float = 1.0, seed: Optional[int] = None) -> nn.Module:
+    """A fresh, randomly initialised regressor by name (``allcnn`` or ``resnet18``).
+
+    With ``seed`` the initial weights depend on the seed alone, not on what ran before in the
+    process (the global random state is left as it was).
+    """
     key = str(name).strip().lower()
-    if key == "allcnn":
-        return AllCNN(width=width)
-    if key == "resnet18":
-        return ResNet18Regressor()
-    raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}")
+    if key not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        return AllCNN(width=width) if key == "allcnn" else ResNet18Regressor()

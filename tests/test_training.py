@@ -147,3 +147,15 @@ def test_one_cycle_schedule_works_for_any_number_of_steps(tiny_ctx, n_images):
     history = fit(model, tiny_ctx.data, idx, epochs=1, lr=0.01, batch_size=128, seed=0,
                   device="cpu", schedule="onecycle", progress=False)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
+
+
+def test_initial_weights_depend_on_the_seed_not_on_what_ran_before():
+    torch.manual_seed(123)
+    first = build_model("allcnn", 0.125, seed=4)
+    torch.rand(1000)                                   # any other use of the global generator
+    second = build_model("allcnn", 0.125, seed=4)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    state = torch.get_rng_state()
+    build_model("allcnn", 0.125, seed=5)
+    assert torch.equal(state, torch.get_rng_state())   # the global state is left alone

@@ -86,7 +86,7 @@ def blindspot_loss(model: nn.Module, blind: nn.Module, x: torch.Tensor, y: torch
 def train_blindspot_model(data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
                           device=None, epochs=None, lr=None, progress: bool = True) -> nn.Module:
     """Step 1: B, a fresh model trained briefly on D_r only, returned frozen in eval mode."""
-    blind = build_model(profile.model, profile.width)
+    blind = build_model(profile.model, profile.width, seed=seed + 7919)
     fit(blind, data, forget.retain,
         epochs=profile.blindspot_epochs if epochs is None else epochs,
         lr=profile.blindspot_lr if lr is None else lr, batch_size=profile.batch_size,

@@ -16,7 +16,7 @@ from ..training import fit
 def train_from_scratch(data: AgeData, indices, profile: Profile, seed: int, device=None,
                        val_indices=None, desc: str = "training", progress: bool = True):
     """A fresh model trained on ``indices`` with the profile's recipe: (model, history)."""
-    model = build_model(profile.model, profile.width)
+    model = build_model(profile.model, profile.width, seed=seed)
     history = fit(model, data, indices, epochs=profile.epochs, lr=profile.lr,
                   batch_size=profile.batch_size, seed=seed, device=device,
                   schedule=profile.schedule, weight_decay=profile.weight_decay,
