@@ -6,7 +6,7 @@ large a model, how many epochs. Three exist:
 * ``smoke`` -- a small synthetic subset and a tiny model; the whole book runs in a few
   minutes on two CPU cores. Used by ``make test``. Numbers are not meaningful.
 * ``cpu`` -- the AgeDB-sized synthetic set at 32 px with a quarter-width AllCNN; the whole
-  book runs in about ten minutes on two cores. The default for ``make book``.
+  book runs in about thirteen minutes on two cores (target: ten). The default for ``make book``.
 * ``paper`` -- the reference recipe of Tarun et al. (2023): full-width AllCNN, 32 px,
   batch 256, Adam lr 0.01 with reduce-on-plateau, 100 epochs. Meant for a GPU.
 
