@@ -10,7 +10,7 @@ TEST_CACHE ?= $(CURDIR)/.cache/test
 TEST_BUILD ?= $(CURDIR)/_build/test-book
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb book/assignments/*.ipynb))
 
-.PHONY: all install book test unit nbval book-test browser-check test-gpu test-browser bench sync clean
+.PHONY: all install book test unit nbval solutions book-test browser-check test-gpu test-browser bench sync clean
 
 all: book
 
@@ -39,6 +39,10 @@ nbval: install
 	PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(PY) -m pytest -q -p no:cacheprovider \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(NOTEBOOKS)
 
+# The instructor solutions are not paired notebooks: run each one (smoke, same cache as nbval).
+solutions: install
+	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(PY) tests/run_solutions.py
+
 book-test: install
 	rm -rf $(TEST_BUILD)
 	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(VENV)/bin/jupyter-book build -W --keep-going \
@@ -47,8 +51,8 @@ book-test: install
 browser-check: install
 	BOOK_HTML=$(TEST_BUILD)/_build/html bash tests/browser/run.sh
 
-test: unit nbval book-test browser-check
-	@echo "make test: unit tests, nbval, the -W book build and the browser check all passed"
+test: unit nbval solutions book-test browser-check
+	@echo "make test: unit tests, nbval, the solutions, the -W book build and the browser check all passed"
 
 test-gpu: install
 	bash bench/test_gpu.sh

@@ -24,7 +24,7 @@ from torch import nn
 from ._io import file_lock, load_verified, save_with_checksum
 from .config import cache_dir
 
-TRAINING_CODE_VERSION = 4
+TRAINING_CODE_VERSION = 5
 
 
 def _canonical(spec: Dict[str, Any]) -> str:

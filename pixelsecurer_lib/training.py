@@ -10,6 +10,7 @@ gives the same weights and the same predictions.
 """
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
@@ -166,6 +167,29 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     return history
 
 
+def inference_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in eval mode with every Conv2d directly followed by a BatchNorm2d
+    (inside an ``nn.Sequential``) folded into one convolution.
+
+    In eval mode batch normalisation is a fixed affine map, so folding it into the convolution
+    gives the same outputs up to float rounding (about 1e-7 relative) and saves a third of the
+    prediction time on a CPU. The model itself is left untouched.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(model).eval()
+    for module in fused.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, bn = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and \
+                    bn.track_running_stats and bn.running_mean is not None:
+                module[i] = fuse_conv_bn_eval(conv, bn)
+                module[i + 1] = nn.Identity()
+    return fused
+
+
 @torch.no_grad()
 def predict(model: nn.Module, data: AgeData, indices, device=None,
             batch_size: int = 512) -> np.ndarray:
@@ -173,14 +197,11 @@ def predict(model: nn.Module, data: AgeData, indices, device=None,
     indices = np.asarray(indices, dtype=np.int64)
     device = choose_device(device)
     model.to(device, memory_format=torch.channels_last)
-    was_training = model.training
-    model.eval()
+    net = inference_copy(model)
     out = []
     for start in range(0, len(indices), batch_size):
         batch_idx = torch.from_numpy(indices[start:start + batch_size])
-        out.append(model(to_input(data.images[batch_idx], device)).float().cpu())
-    if was_training:
-        model.train()
+        out.append(net(to_input(data.images[batch_idx], device)).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 

@@ -8,7 +8,7 @@ import torch
 import pixelsecurer_lib as psl
 from pixelsecurer_lib import cache
 from pixelsecurer_lib.models import AllCNN, ResNet18Regressor, build_model
-from pixelsecurer_lib.training import choose_device, fit, predict
+from pixelsecurer_lib.training import choose_device, fit, inference_copy, predict
 
 
 def test_allcnn_shapes_and_activations():
@@ -24,6 +24,23 @@ def test_resnet18_regressor_has_one_output_and_nine_activations():
     model = ResNet18Regressor().eval()
     out, acts = model.forward_with_activations(torch.zeros(1, 3, 32, 32))
     assert out.shape == (1,) and len(acts) == model.num_blocks == 9
+
+
+@pytest.mark.parametrize("name", ["allcnn", "resnet18"])
+def test_inference_copy_folds_batch_norm_without_changing_outputs(name):
+    model = build_model(name, 0.25, seed=0)
+    model.train()
+    model(torch.randn(16, 3, 32, 32))                  # non-trivial running statistics
+    model.eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        fused = inference_copy(model)
+        got = fused(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4)
+    n_bn = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # noqa: E731
+    assert n_bn(fused) < n_bn(model)                   # something was folded ...
+    assert n_bn(model) == (8 if name == "allcnn" else 20)   # ... in the copy only
 
 
 def test_bad_profile_model_and_device_names_list_the_choices(monkeypatch):

@@ -31,6 +31,28 @@ def test_retrain_never_sees_the_forget_set(tiny_ctx, monkeypatch):
     assert seen and not set(np.concatenate(seen)) & set(fs.forget)
 
 
+@pytest.mark.parametrize("name", ["retrain", "finetune", "amnesiac", "blindspot", "neggrad"])
+def test_counted_training_images_match_what_each_method_trains_on(tiny_ctx, monkeypatch, name):
+    from pixelsecurer_lib import training
+    from pixelsecurer_lib.unlearning import cost_ratio, training_images
+
+    original = tiny_ctx.original().model       # trained (or loaded) before the spy goes in
+    counted = []
+    real_fit = training.fit
+
+    def spy(model, data, indices, **kw):
+        counted.append(len(indices) * kw["epochs"])
+        return real_fit(model, data, indices, **kw)
+
+    module = f"pixelsecurer_lib.unlearning.{name}"
+    monkeypatch.setattr(f"{module}.fit", spy)
+    fs = tiny_ctx.forget_set(FORGET)
+    get_method(name)(original, tiny_ctx.data, fs, tiny_ctx.profile, seed=0, device="cpu",
+                     progress=False)
+    assert sum(counted) == training_images(name, tiny_ctx.profile, len(fs.forget), len(fs.retain))
+    assert cost_ratio("retrain", tiny_ctx.profile, 5, 7) == 1.0
+
+
 def test_gaussian_labels_follow_the_stated_distribution_and_stay_in_range(tiny_ctx):
     fs = tiny_ctx.forget_set("random:0.5")
     targets = amnesiac.gaussian_labels(tiny_ctx.data, fs, seed=0)
@@ -65,6 +87,15 @@ def test_blindspot_loss_mixes_by_forget_share(tiny_ctx):
     assert torch.isclose(parts["loss"], expected)
     none = blindspot.blindspot_loss(model, blind, x, y, torch.zeros(8, dtype=torch.bool), 50.0, None)
     assert torch.isclose(none["loss"], none["L_r"])
+    # B runs on the forget samples only; in eval mode that equals running it on the whole batch
+    model.eval()
+    parts = blindspot.blindspot_loss(model, blind, x, y, flags, lam=50.0, k=None)
+    with torch.no_grad():
+        out, acts = model.forward_with_activations(x)
+        b_out, b_acts = blind.forward_with_activations(x)
+    assert torch.isclose(parts["L_f"], (out[flags] - b_out[flags]).abs().mean(), atol=1e-5)
+    full_attn = blindspot.attention_loss([a[flags] for a in acts], [a[flags] for a in b_acts], 50.0, None)
+    assert torch.isclose(parts["L_attn"], full_attn, rtol=1e-4, atol=1e-6)
 
 
 def test_blindspot_moves_forget_predictions_toward_b_and_keeps_retain(tiny_ctx):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
@@ -537,23 +538,28 @@ def generate(out_dir, seed: int = 0, subjects: int = 568, size: int = 64,
     ids = np.random.default_rng([seed, 2 ** 31 - 1]).permutation(total)
     starts = np.cumsum([0] + [p.ages.size for p in plans])
 
-    iterator = plans
+    def render(plan):
+        # each subject has its own random stream, so the order of rendering does not matter
+        rng = _subject_rng(seed, plan.index, 1)
+        traits = make_traits(rng, plan.gender)
+        images = render_faces(plan.ages, traits, rng, int(size), old_photo=plan.gray)
+        quality = rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1, plan.ages.size)
+        return plan, images, quality
+
+    bar = None
     if progress:
         from tqdm.auto import tqdm
-        iterator = tqdm(plans, desc="synthetic AgeDB", unit="subject")
+        bar = tqdm(total=len(plans), desc="synthetic AgeDB", unit="subject")
     try:
         tmp.mkdir()
-        for plan in iterator:
-            rng = _subject_rng(seed, plan.index, 1)
-            traits = make_traits(rng, plan.gender)
-            images = render_faces(plan.ages, traits, rng, int(size), old_photo=plan.gray)
-            quality = rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1, plan.ages.size)
-            for j in range(plan.ages.size):
-                image_id = int(ids[starts[plan.index] + j])
-                name = f"{image_id}_{plan.name}_{int(plan.ages[j])}_{plan.gender}.jpg"
-                pil = Image.fromarray(np.ascontiguousarray(images[j, :, :, 0]) if plan.gray[j]
-                                      else images[j])
-                pil.save(tmp / name, format="JPEG", quality=int(quality[j]))
+        # NumPy releases the GIL in its array loops: two threads render about 1.5x faster
+        # (in chunks, so that an interrupt waits for a few subjects, not for all of them)
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+            for first in range(0, len(plans), 16):
+                for plan, images, quality in pool.map(render, plans[first:first + 16]):
+                    _write_subject(tmp, plan, images, quality, ids[starts[plan.index]:])
+                    if bar is not None:
+                        bar.update(1)
         _check_out_dir(out_dir)
         if out_dir.exists():
             out_dir.rmdir()
@@ -561,4 +567,16 @@ def generate(out_dir, seed: int = 0, subjects: int = 568, size: int = 64,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     return out_dir
+
+
+def _write_subject(folder: Path, plan, images: np.ndarray, quality: np.ndarray, ids) -> None:
+    """One subject's images as AgeDB-named JPEG files (grayscale for the old photos)."""
+    for j in range(plan.ages.size):
+        name = f"{int(ids[j])}_{plan.name}_{int(plan.ages[j])}_{plan.gender}.jpg"
+        pil = Image.fromarray(np.ascontiguousarray(images[j, :, :, 0]) if plan.gray[j]
+                              else images[j])
+        pil.save(folder / name, format="JPEG", quality=int(quality[j]))

@@ -25,6 +25,20 @@ def hyperparameter_defaults(name: str, profile) -> dict:
     return MODULES[str(name).strip().lower()].defaults(profile)
 
 
+def training_images(name: str, profile, n_forget: int, n_retain: int) -> int:
+    """How many images ``name`` passes through a training step under ``profile``'s defaults,
+    for a forget set of ``n_forget`` and a retain set of ``n_retain`` images: a count of work
+    that does not depend on the machine (chapters 06 and 08 compare it with the wall time)."""
+    get_method(name)
+    return int(MODULES[str(name).strip().lower()].training_images(profile, n_forget, n_retain))
+
+
+def cost_ratio(name: str, profile, n_forget: int, n_retain: int) -> float:
+    """``training_images`` of a method divided by that of retraining on D_r."""
+    return (training_images(name, profile, n_forget, n_retain)
+            / training_images("retrain", profile, n_forget, n_retain))
+
+
 def get_method(name: str):
     """The ``unlearn`` function of a method; ValueError listing the valid names otherwise."""
     key = str(name).strip().lower()

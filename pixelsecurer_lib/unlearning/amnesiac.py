@@ -44,6 +44,11 @@ def defaults(profile: Profile) -> dict:
     return {"epochs": profile.amnesiac_epochs, "lr": profile.amnesiac_lr, "clip": True}
 
 
+def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
+    """Images passed through a training step at the default epochs: epochs over all of D."""
+    return defaults(profile)["epochs"] * (n_forget + n_retain)
+
+
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, epochs=None, lr=None, clip=None) -> nn.Module:
     """A copy of ``original`` trained on D with D_f's labels replaced by Gaussian draws."""

@@ -67,14 +67,15 @@ def blindspot_loss(model: nn.Module, blind: nn.Module, x: torch.Tensor, y: torch
                    is_forget: torch.Tensor, lam: float, k: Optional[int]) -> Dict[str, torch.Tensor]:
     """The per-batch loss and its parts: ``loss``, ``L_r``, ``L_f``, ``L_attn``, ``l_f``."""
     out, acts = model.forward_with_activations(x)
-    with torch.no_grad():
-        blind_out, blind_acts = blind.forward_with_activations(x)
     zero = out.new_zeros(())
     retain_mask = ~is_forget
     l_r = F.l1_loss(out[retain_mask], y[retain_mask]) if retain_mask.any() else zero
     if is_forget.any():
-        l_f = F.l1_loss(out[is_forget], blind_out[is_forget])
-        l_attn = attention_loss([a[is_forget] for a in acts], [a[is_forget] for a in blind_acts],
+        # B (frozen, in eval mode: each sample on its own) only sees the forget samples
+        with torch.no_grad():
+            blind_out, blind_acts = blind.forward_with_activations(x[is_forget])
+        l_f = F.l1_loss(out[is_forget], blind_out)
+        l_attn = attention_loss([a[is_forget] for a in acts], blind_acts,
                                 lam, k) if lam > 0 else zero
     else:
         l_f, l_attn = zero, zero
@@ -107,6 +108,12 @@ def defaults(profile: Profile) -> dict:
     """The hyperparameters ``unlearn`` uses when they are not given (k None: all blocks)."""
     return {"lam": profile.blindspot_lambda, "k": None, "epochs": profile.blindspot_unlearn_epochs,
             "lr": profile.blindspot_unlearn_lr}
+
+
+def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
+    """Images passed through a training step at the defaults: B's epochs over D_r, then the
+    unlearning epochs over all of D (B's extra forward pass on D_f is not counted)."""
+    return profile.blindspot_epochs * n_retain + defaults(profile)["epochs"] * (n_forget + n_retain)
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,

@@ -21,6 +21,11 @@ def defaults(profile: Profile) -> dict:
     return {"epochs": profile.finetune_epochs, "lr": profile.finetune_lr}
 
 
+def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
+    """Images passed through a training step at the default epochs: epochs over D_r."""
+    return defaults(profile)["epochs"] * n_retain
+
+
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, epochs=None, lr=None) -> nn.Module:
     """A copy of ``original`` trained on D_r for ``epochs`` at ``lr`` (profile defaults)."""

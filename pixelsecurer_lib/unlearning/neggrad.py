@@ -31,6 +31,11 @@ def defaults(profile: Profile) -> dict:
     return {"epochs": profile.neggrad_epochs, "lr": profile.neggrad_lr, "tau": None}
 
 
+def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
+    """Images passed through a training step at the default epochs: epochs over all of D."""
+    return defaults(profile)["epochs"] * (n_forget + n_retain)
+
+
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, tau=None, epochs=None, lr=None) -> nn.Module:
     """A copy of ``original`` trained with the bounded NegGrad+ loss above."""

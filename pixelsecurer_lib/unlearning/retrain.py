@@ -41,6 +41,11 @@ def defaults(profile: Profile) -> dict:
     return {}
 
 
+def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
+    """Images passed through a training step: the profile's epochs over D_r."""
+    return profile.epochs * n_retain
+
+
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, **hyperparameters) -> nn.Module:
     """Retrain from scratch on D_r; ``original`` is not used (it is the point of retraining)."""
