@@ -240,19 +240,24 @@ def _cached_predictions(key: str, compute) -> np.ndarray:
 
 
 def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=None,
-                  data_root=None, progress: bool = True, verbose: bool = True) -> ChapterContext:
+                  data_root=None, progress: Optional[bool] = None,
+                  verbose: bool = True) -> ChapterContext:
     """Seed everything, choose the device once, print what the page runs on; return the context.
 
     The profile comes from ``PIXELSECURER_PROFILE`` (default ``cpu``), the data from
     ``PIXELSECURER_AGEDB`` (default: the synthetic set), the device from
-    ``PIXELSECURER_DEVICE`` (default: CUDA, then MPS, then CPU).
+    ``PIXELSECURER_DEVICE`` (default: CUDA, then MPS, then CPU). ``progress`` (default: when a
+    person runs the page, see ``interactive``) shows progress bars on long work; the static
+    HTML build leaves them out, since nobody watches them there.
     """
     import os
 
     seed_everything(seed)
+    if progress is None:
+        progress = interactive()
     ctx = ChapterContext(profile=get_profile(profile), device=choose_device(device), seed=seed,
                          data_root=str(data_root) if data_root else os.environ.get(
-                             "PIXELSECURER_AGEDB") or None, progress=progress)
+                             "PIXELSECURER_AGEDB") or None, progress=bool(progress))
     if load_data:
         ctx.data  # noqa: B018 - load (or generate) now, so the next cells start at once
     if verbose:

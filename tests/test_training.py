@@ -176,3 +176,12 @@ def test_initial_weights_depend_on_the_seed_not_on_what_ran_before():
     state = torch.get_rng_state()
     build_model("allcnn", 0.125, seed=5)
     assert torch.equal(state, torch.get_rng_state())   # the global state is left alone
+
+
+def test_progress_bars_follow_the_static_build_unless_asked(tiny_agedb, monkeypatch):
+    args = dict(profile="smoke", device="cpu", data_root=tiny_agedb, load_data=False, verbose=False)
+    monkeypatch.setenv("PIXELSECURER_STATIC", "1")          # the HTML build: nobody watches bars
+    assert not psl.interactive() and not psl.setup_chapter(**args).progress
+    assert psl.setup_chapter(progress=True, **args).progress
+    monkeypatch.delenv("PIXELSECURER_STATIC")               # a person in Jupyter or Colab
+    assert psl.interactive() and psl.setup_chapter(**args).progress

@@ -11,6 +11,7 @@ may reach the network), opens every page listed in _toc.yml in headless Chromium
   errors    no error / traceback cell outputs, no stderr outputs mentioning Error/Traceback
   colab     notebook pages (book/X.ipynb beside book/X.md) link to
             https://colab.research.google.com/github/<org>/<repo>/blob/<branch>/book/X.ipynb
+  offline   the page requests nothing outside the served book (links may point anywhere)
 It saves a full-page screenshot of each page to HTML_DIR/../screenshots/<page>.png,
 prints one PASS/FAIL line per page and exits 1 if any page fails.
 """
@@ -284,7 +285,8 @@ def check_page(page, base_url: str, name: str, html_dir: Path, shots: Path, cola
     if js_errors:
         notes.append(f"JS errors: {js_errors[:3]}")
     if blocked:
-        notes.append(f"blocked {len(blocked)} non-local request(s): {sorted(set(blocked))[:3]}")
+        fails.append(f"page asks the network for {len(blocked)} resource(s) (offline readers "
+                     f"lose them): {sorted(set(blocked))[:3]}")
 
     # (v) screenshot
     shot = shots / f"{re.sub(r'^book/', '', name)}.png"
