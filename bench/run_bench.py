@@ -226,7 +226,7 @@ def pm(row, key, digits=2):
 
 def counted_ratio(method: str, profile: str, cfg: dict):
     """Images a method trains on ÷ those of retraining (``psl.unlearning.cost_ratio``)."""
-    if method not in METHODS or method == "original":
+    if method == "original":
         return None
     from pixelsecurer_lib.config import get_profile
     from pixelsecurer_lib.unlearning import cost_ratio

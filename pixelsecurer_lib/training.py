@@ -184,7 +184,7 @@ def inference_copy(model: nn.Module) -> nn.Module:
         for i in range(len(module) - 1):
             conv, bn = module[i], module[i + 1]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and \
-                    bn.track_running_stats and bn.running_mean is not None:
+                    bn.running_mean is not None:
                 module[i] = fuse_conv_bn_eval(conv, bn)
                 module[i + 1] = nn.Identity()
     return fused

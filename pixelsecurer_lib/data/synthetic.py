@@ -557,7 +557,8 @@ def generate(out_dir, seed: int = 0, subjects: int = 568, size: int = 64,
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
             for first in range(0, len(plans), 16):
                 for plan, images, quality in pool.map(render, plans[first:first + 16]):
-                    _write_subject(tmp, plan, images, quality, ids[starts[plan.index]:])
+                    _write_subject(tmp, plan, images, quality,
+                                   ids[starts[plan.index]:starts[plan.index + 1]])
                     if bar is not None:
                         bar.update(1)
         _check_out_dir(out_dir)

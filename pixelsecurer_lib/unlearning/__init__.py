@@ -19,18 +19,22 @@ METHOD_LABELS = {
 }
 
 
+def _module(name: str):
+    """The module of a method (ValueError listing the valid names otherwise)."""
+    get_method(name)
+    return MODULES[str(name).strip().lower()]
+
+
 def hyperparameter_defaults(name: str, profile) -> dict:
     """The hyperparameters a method uses when none are given, under ``profile``."""
-    get_method(name)
-    return MODULES[str(name).strip().lower()].defaults(profile)
+    return _module(name).defaults(profile)
 
 
 def training_images(name: str, profile, n_forget: int, n_retain: int) -> int:
     """How many images ``name`` passes through a training step under ``profile``'s defaults,
     for a forget set of ``n_forget`` and a retain set of ``n_retain`` images: a count of work
     that does not depend on the machine (chapters 06 and 08 compare it with the wall time)."""
-    get_method(name)
-    return int(MODULES[str(name).strip().lower()].training_images(profile, n_forget, n_retain))
+    return int(_module(name).training_images(profile, n_forget, n_retain))
 
 
 def cost_ratio(name: str, profile, n_forget: int, n_retain: int) -> float:
