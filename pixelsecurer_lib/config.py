@@ -118,6 +118,19 @@ def cache_dir() -> Path:
     return path
 
 
+def use_cache_dir(path) -> Path:
+    """Keep the cache in ``path`` from now on (this process and the ones it starts).
+
+    In Colab, ``psl.setup_chapter(cache="/content/drive/MyDrive/pixelsecurer")`` calls this so
+    that trained models survive a runtime reset. It sets ``PIXELSECURER_CACHE``.
+    """
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: cache must be a folder, got a file")
+    os.environ["PIXELSECURER_CACHE"] = str(folder)
+    return cache_dir()
+
+
 def agedb_path() -> Optional[Path]:
     """The real AgeDB folder named by ``PIXELSECURER_AGEDB``, or None for the synthetic set."""
     root = os.environ.get("PIXELSECURER_AGEDB", "").strip()

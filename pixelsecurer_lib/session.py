@@ -241,16 +241,22 @@ def _cached_predictions(key: str, compute) -> np.ndarray:
 
 def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=None,
                   data_root=None, progress: Optional[bool] = None,
-                  verbose: bool = True) -> ChapterContext:
+                  verbose: bool = True, cache=None) -> ChapterContext:
     """Seed everything, choose the device once, print what the page runs on; return the context.
 
     The profile comes from ``PIXELSECURER_PROFILE`` (default ``cpu``), the data from
     ``PIXELSECURER_AGEDB`` (default: the synthetic set), the device from
     ``PIXELSECURER_DEVICE`` (default: CUDA, then MPS, then CPU). ``progress`` (default: when a
     person runs the page, see ``interactive``) shows progress bars on long work; the static
-    HTML build leaves them out, since nobody watches them there.
+    HTML build leaves them out, since nobody watches them there. ``cache`` (a folder, e.g. on
+    Google Drive in Colab) keeps generated data and trained models there from now on.
     """
     import os
+
+    from .config import use_cache_dir
+
+    if cache is not None:
+        use_cache_dir(cache)
 
     seed_everything(seed)
     if progress is None:
