@@ -22,28 +22,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from pixelsecurer_lib.anchors import REFERENCE_CODE, SLIDES
+from pixelsecurer_lib.experiment import ALL_METHODS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results.json"
 REPORT = HERE / "REPORT.md"
 SECTIONS = ("pipeline", "epochs", "book", "experiments", "test")
-BOOK_BUDGET_S = 600                       # the cpu-profile book's budget (DESIGN.md)
+BOOK_BUDGET_S = 600                       # the cpu-profile book's budget (README, Profiles)
 BENCH_CACHE = ROOT / ".cache" / "bench"   # the cold book build fills it; the experiments reuse it
 FORGETS = ("age:0-30", "age:60-101", "identities:5")
-METHODS = ("original", "retrain", "finetune", "amnesiac", "blindspot", "neggrad")
-
-SEED_TABLE = {  # the seed slides: W1 to the retrained model, forget 0-30 / 60-101
-    "w1": {"original": (6.3929, 8.7661), "amnesiac": (0.6148, 1.6962), "blindspot": (3.4921, 1.9200)},
-    "loss_retain_forget": {"retrain": (9.8752, 20.4281), "amnesiac": (9.6447, 20.78454),
-                           "blindspot": (9.8752, 18.85484)},
-}
-REFERENCE_CODE = {  # the reference code's stored AgeDB run, forget <= 30, one run
-    "w1": {"original": 2.99, "finetune": 1.62, "amnesiac": 2.33, "blindspot": 1.15},
-    "test_mae_retain_forget": {"original": (9.33, 12.77), "retrain": (11.38, 24.31),
-                               "finetune": (9.79, 14.83), "amnesiac": (9.81, 17.07),
-                               "blindspot": (9.98, 21.63)},
-}
-
+METHODS = ALL_METHODS
 
 def machine() -> dict:
     import torch
@@ -126,14 +116,14 @@ def bench_epochs() -> dict:
         ctx = psl.setup_chapter(profile=name, progress=False, verbose=False)
         train = ctx.split.train
         n = len(train) if name != "paper" else min(len(train), 1024)   # paper: extrapolate
-        model = build_model(profile.model, profile.width)
+        model = build_model(profile.model.architecture, profile.model.width)
         t = time.perf_counter()
-        fit(model, ctx.data, train[:n], epochs=1, lr=profile.lr, batch_size=profile.batch_size,
-            seed=0, device=ctx.device, progress=False)
+        fit(model, ctx.data, train[:n], epochs=1, lr=profile.training.lr,
+            batch_size=profile.training.batch_size, seed=0, device=ctx.device, progress=False)
         seconds = (time.perf_counter() - t) * len(train) / n
         out[name] = {"train_images": int(len(train)), "epoch_s": seconds,
-                     "images_per_s": len(train) / seconds, "epochs": profile.epochs,
-                     "estimated_training_s": seconds * profile.epochs,
+                     "images_per_s": len(train) / seconds, "epochs": profile.training.epochs,
+                     "estimated_training_s": seconds * profile.training.epochs,
                      "extrapolated_from": int(n), "device": ctx.device.type}
     ctx = psl.setup_chapter(profile="smoke", progress=False, verbose=False)
     ctx.original()
@@ -296,18 +286,19 @@ def write_report(results: dict) -> None:
         lines += ["## Published anchors (not computed here)", "",
                   "These are the figures of others, on real AgeDB with the full recipe; they are "
                   "shown for orientation and are not comparable one to one with the synthetic set.", "",
-                  "**Seed slides** — W1 to the retrained model:", "",
+                  f"**{SLIDES.source}** — W1 to the retrained model:", "",
                   "| method | forget 0–30 | forget 60–101 |", "|---|---|---|"]
-        for method, (a, b) in SEED_TABLE["w1"].items():
-            lines.append(f"| {method} | {a} | {b} |")
-        lines += ["", "**Seed slides** — losses on retain / forget:", "",
+        for method, w1 in SLIDES["w1"].items():
+            lines.append(f"| {method} | {w1['0–30']} | {w1['60–101']} |")
+        lines += ["", f"**{SLIDES.source}** — losses on retain / forget:", "",
                   "| method | retain | forget |", "|---|---|---|"]
-        for method, (a, b) in SEED_TABLE["loss_retain_forget"].items():
-            lines.append(f"| {method} | {a} | {b} |")
-        lines += ["", "**Reference code's stored AgeDB results** (forget ≤ 30, one run):", "",
+        for method, retain in SLIDES["retain_mae"].items():
+            lines.append(f"| {method} | {retain} | {SLIDES['forget_mae'][method]} |")
+        lines += ["", f"**{REFERENCE_CODE.source}** (forget ≤ 30, one run):", "",
                   "| method | W1 to retrain | test MAE retain | test MAE forget |", "|---|---|---|---|"]
-        for method, (a, b) in REFERENCE_CODE["test_mae_retain_forget"].items():
-            lines.append(f"| {method} | {REFERENCE_CODE['w1'].get(method, '–')} | {a} | {b} |")
+        for method, retain in REFERENCE_CODE["test_retain_mae"].items():
+            lines.append(f"| {method} | {REFERENCE_CODE['w1'].get(method, '–')} | {retain} | "
+                         f"{REFERENCE_CODE['test_forget_mae'][method]} |")
         lines.append("")
     for key, title in (("book", "Cold `make book` (cpu profile, empty cache)"),
                        ("test", "`make test` in a fresh clone (`bash .ci/run`, cold install included)")):

@@ -2,12 +2,18 @@
 
 ``get_or_train(spec, build, train)`` returns the model trained under ``spec``: loaded in a
 second if any chapter (or script) trained it before, trained and stored otherwise.
+``cached_predictions(key, n, compute)`` does the same for a model's predictions on a set of
+images, so a later chapter does not predict again what an earlier one did.
 
 The key is a hash of the whole spec, which names everything that determines the weights:
-data fingerprint, split, forget spec, profile, model, hyperparameters, seed, and
-``TRAINING_CODE_VERSION``. Files are written under a temporary name and renamed, with a
-SHA-256 checksum beside them; a corrupt, truncated or mismatched file is retrained with a
-warning, never used. A file lock stops two processes from training the same model at once.
+data fingerprint (a hash of every image's bytes), split, forget spec, profile, model,
+hyperparameters, seed, and ``TRAINING_CODE_VERSION``. Files are written under a temporary
+name and renamed, with a SHA-256 checksum beside them. Nothing loaded can run code: weights
+are read with ``torch.load(weights_only=True)`` and predictions with
+``numpy.load(allow_pickle=False)``. A corrupt, truncated, edited or mismatched file is
+recomputed with a warning, never used. Only writers take a file lock (two processes never
+train the same model at once); reading needs none, so a read-only cache that already holds
+every model simply works.
 """
 from __future__ import annotations
 
@@ -19,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+import numpy as np
+import torch
 from torch import nn
 
-from ._io import file_lock, load_verified, save_with_checksum
+from ._io import CorruptFile, file_lock, load_array, load_tensors, save_array, save_tensors
 from .config import cache_dir
 
 TRAINING_CODE_VERSION = 5
+MODEL_FORMAT = "pixelsecurer-model/2"     # weights-only payload; /1 was a pickled dict
 
 
 def _canonical(spec: Dict[str, Any]) -> str:
@@ -32,8 +41,10 @@ def _canonical(spec: Dict[str, Any]) -> str:
 
 
 def spec_key(spec: Dict[str, Any]) -> str:
-    """The cache key of a spec: a SHA-256 over its canonical JSON and the code version."""
-    payload = _canonical({"spec": spec, "code_version": TRAINING_CODE_VERSION})
+    """The cache key of a spec: a SHA-256 over its canonical JSON, the code version and the
+    file format (files of an older format are then simply not looked at)."""
+    payload = _canonical({"spec": spec, "code_version": TRAINING_CODE_VERSION,
+                          "format": MODEL_FORMAT})
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -55,6 +66,32 @@ class TrainedModel:
     from_cache: bool = False
 
 
+def _load_model(path: Path, spec: Dict[str, Any], key: str,
+                build: Callable[[], nn.Module]) -> TrainedModel:
+    """The stored model at ``path``; CorruptFile unless it is exactly what ``spec`` asks for."""
+    payload = load_tensors(path, MODEL_FORMAT)
+    try:
+        meta = json.loads(payload["meta"])
+        state = payload["state_dict"]
+        if not isinstance(meta, dict) or not isinstance(state, dict) or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            raise TypeError("unexpected structure")
+        seconds = float(meta["seconds"])
+        history, extra = list(meta.get("history", [])), dict(meta.get("extra", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFile(f"{path}: not a stored model ({exc})") from None
+    if _canonical(meta.get("spec", {})) != _canonical(spec):
+        raise CorruptFile(f"{path}: stored spec differs from the requested one")
+    model = build()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise CorruptFile(f"{path}: weights do not fit the model") from None
+    model.eval()
+    return TrainedModel(model=model, spec=spec, key=key, seconds=seconds, history=history,
+                        extra=extra, from_cache=True)
+
+
 def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
                  train: Callable[[nn.Module], Optional[Dict[str, Any]]]) -> TrainedModel:
     """Load the model trained under ``spec``, or build it with ``build()`` and ``train(model)``.
@@ -65,28 +102,45 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
     spec = json.loads(_canonical(spec))
     key = spec_key(spec)
     path = model_path(spec)
+    if path.exists():                       # readers need no lock: files appear by rename
+        try:
+            return _load_model(path, spec, key, build)
+        except CorruptFile:
+            pass                            # re-checked (and reported) under the lock below
     with file_lock(path.with_suffix(".lock")):
         if path.exists():
             try:
-                payload = load_verified(path)
-                if _canonical(payload.get("spec", {})) != _canonical(spec):
-                    raise ValueError(f"{path}: stored spec differs from the requested one")
-                model = build()
-                model.load_state_dict(payload["state_dict"])
-                model.eval()
-                return TrainedModel(model=model, spec=spec, key=key, seconds=payload["seconds"],
-                                    history=payload.get("history", []),
-                                    extra=payload.get("extra", {}), from_cache=True)
-            except (ValueError, KeyError, RuntimeError) as exc:
+                return _load_model(path, spec, key, build)   # another process trained it
+            except CorruptFile as exc:
                 warnings.warn(f"ignoring cached model ({exc}); retraining", stacklevel=2)
         model = build()
         start = time.perf_counter()
-        result = train(model) or {}
+        result = dict(train(model) or {})
         seconds = time.perf_counter() - start
         model.eval()
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         history = result.pop("history", [])
-        save_with_checksum({"spec": spec, "state_dict": state, "seconds": seconds,
-                            "history": history, "extra": result}, path)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        meta = {"spec": spec, "seconds": seconds, "history": history, "extra": result}
+        save_tensors({"format": MODEL_FORMAT, "meta": json.dumps(meta, default=float),
+                      "state_dict": state}, path)
         return TrainedModel(model=model, spec=spec, key=key, seconds=seconds, history=history,
                             extra=result, from_cache=False)
+
+
+def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``count`` predictions stored under ``key`` (``cache/predictions/KEY.npy``), or computed
+    by ``compute()`` and stored. A file that fails its checksum, has another length or holds
+    non-finite values is recomputed with a warning. When the cache folder cannot be written,
+    the predictions are still returned (just not kept)."""
+    path = cache_dir() / "predictions" / f"{key}.npy"
+    if path.exists():
+        try:
+            return load_array(path, shape=(count,), dtype=np.float32)
+        except CorruptFile as exc:
+            warnings.warn(f"ignoring cached predictions ({exc}); predicting again", stacklevel=2)
+    predictions = np.asarray(compute(), dtype=np.float32)
+    try:
+        save_array(predictions, path)
+    except ValueError as exc:               # StorageError: read-only or full cache folder
+        warnings.warn(f"predictions not cached ({exc})", stacklevel=2)
+    return predictions

@@ -36,21 +36,27 @@ def _cmd_describe(args) -> int:
 
 
 def _cmd_experiment(args) -> int:
-    from .experiment import experiment_to_json, parse_methods, run_experiment, summarize
-
-    from .config import get_profile
+    from .config import get_profile, resolve_data_root
     from .data import parse_forget_spec
+    from .experiment import (check_output_path, experiment_to_json, parse_methods,
+                             run_experiment, summarize)
+    from .session import setup_chapter
 
+    # refuse bad input before any data is touched or any model trained
     methods = parse_methods(args.methods)
-    parse_forget_spec(args.forget)          # refuse bad input before any data is touched
-    get_profile(args.profile)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
-    data = None if args.data in (None, "synthetic") else args.data
-    if data is not None and not Path(data).exists():
-        raise FileNotFoundError(f"{data}: --data folder does not exist (expected 'synthetic' or an AgeDB folder)")
-    df = run_experiment(args.forget, methods=methods, seeds=args.seeds, profile=args.profile,
-                        data=data, device=args.device, progress=not args.quiet)
+    forget = parse_forget_spec(args.forget)
+    profile = get_profile(args.profile)
+    if args.json is not None:
+        check_output_path(args.json, "--json")
+    root = resolve_data_root(args.data)       # --data beats PIXELSECURER_AGEDB
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"--data {root}: folder does not exist "
+                                "(expected 'synthetic' or an AgeDB folder)")
+    ctx = setup_chapter(seed=0, profile=profile, device=args.device,
+                        data_root=root if root is not None else "synthetic",
+                        progress=not args.quiet, verbose=False)
+    print(ctx.describe())
+    df = run_experiment(forget, methods=methods, seeds=args.seeds, ctx=ctx)
     payload = experiment_to_json(df, args.json)
     table = summarize(df)
     cols = ["method", "retain_mae", "forget_mae", "test_retain_mae", "test_forget_mae",
@@ -62,35 +68,61 @@ def _cmd_experiment(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_at_least(low: int, high: Optional[int] = None):
+    """An argparse type: an integer in [low, high]; the error names the value and the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"{text!r}: expected an integer {bound}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .data.synthetic import MAX_SIZE, MAX_SUBJECTS, MIN_SIZE
 
-    parser = argparse.ArgumentParser(prog="pixelsecurer",
-                                     description="Machine unlearning for deep age regression.")
+    parser = _Parser(prog="pixelsecurer",
+                     description="Machine unlearning for deep age regression.")
     parser.add_argument("--version", action="version", version=f"pixelsecurer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     synth = sub.add_parser("synth", help="write the synthetic AgeDB-shaped data set")
     synth.add_argument("--out", required=True, help="folder to create")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--subjects", type=int, default=568)
-    synth.add_argument("--size", type=int, default=64, help="image side in pixels")
+    synth.add_argument("--seed", type=_int_at_least(0), default=0)
+    synth.add_argument("--subjects", type=_int_at_least(1, MAX_SUBJECTS), default=568)
+    synth.add_argument("--size", type=_int_at_least(MIN_SIZE, MAX_SIZE), default=64,
+                       help="image side in pixels")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
 
     describe = sub.add_parser("describe", help="statistics of an AgeDB-format folder")
     describe.add_argument("folder")
     describe.add_argument("--json", action="store_true", help="print one JSON object")
-    describe.add_argument("--size", type=int, default=32, help="working resolution for decoding")
+    describe.add_argument("--size", type=_int_at_least(MIN_SIZE, MAX_SIZE), default=32,
+                          help="working resolution for decoding")
     describe.set_defaults(func=_cmd_describe)
 
     exp = sub.add_parser("experiment", help="unlearn a forget set with several methods and compare")
-    exp.add_argument("--data", default="synthetic", help="'synthetic' or an AgeDB folder")
+    exp.add_argument("--data", default=None,
+                     help="'synthetic' or an AgeDB folder (default: $PIXELSECURER_AGEDB if set, "
+                          "else synthetic)")
     exp.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
     exp.add_argument("--forget", required=True,
                      help="age:LO-HI, identity:NAME[,NAME...], identities:K or random:FRACTION")
     exp.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
-    exp.add_argument("--seeds", type=int, default=1)
+    exp.add_argument("--seeds", type=_int_at_least(1), default=1)
     exp.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
     exp.add_argument("--json", default=None, help="write the results to this JSON file")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -100,11 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # usage errors (one line, 2), --help and --version (0)
+        return int(exc.code or 0)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"pixelsecurer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:              # any other file-system fault: name the path, one line
+        where = exc.filename or "a file"
+        print(f"pixelsecurer {args.command}: error: {where}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pixelsecurer {args.command}: interrupted", file=sys.stderr)

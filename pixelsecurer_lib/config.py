@@ -1,7 +1,10 @@
-"""Profiles and paths (chapter: Introduction, "Running this book").
+"""Profiles, paths and the environment (chapter: Introduction, "Running this book").
 
-A *profile* fixes everything about how much compute a chapter spends: which data, how
-large a model, how many epochs. Three exist:
+A *profile* fixes everything about how much compute a chapter spends. It is made of one small
+frozen dataclass per concern: which data (:class:`DataConfig`), how large a model
+(:class:`ModelConfig`), how it is trained (:class:`TrainingRecipe`), and where a profile departs
+from the reference hyperparameters of an unlearning method (``method_settings``; each method
+module owns its hyperparameter dataclass and builds it from the profile). Three profiles exist:
 
 * ``smoke`` -- a small synthetic subset and a tiny model; the whole book runs in a few
   minutes on two CPU cores. Used by ``make test``. Numbers are not meaningful.
@@ -9,87 +12,115 @@ large a model, how many epochs. Three exist:
   four epochs; the whole book is meant to run within ten minutes on two cores (``make bench``
   measures it). The default for ``make book``.
 * ``paper`` -- the reference recipe of Tarun et al. (2023): full-width AllCNN, 32 px,
-  batch 256, Adam lr 0.01 with reduce-on-plateau, 100 epochs. Meant for a GPU.
+  batch 256, Adam lr 0.01 with reduce-on-plateau, 100 epochs, 16 px crop padding. Meant for a GPU.
 
-Environment variables: ``PIXELSECURER_PROFILE`` (profile name), ``PIXELSECURER_EPOCHS``
-(overrides the profile's training epochs, e.g. for a shorter GPU check), ``PIXELSECURER_AGEDB``
-(path to a real AgeDB folder), ``PIXELSECURER_CACHE`` (cache folder, default
-``~/.cache/pixelsecurer``).
+This is the one module that reads environment variables: ``PIXELSECURER_PROFILE`` (profile
+name), ``PIXELSECURER_EPOCHS`` (overrides the profile's training epochs, e.g. for a shorter GPU
+check), ``PIXELSECURER_AGEDB`` (path to a real AgeDB folder), ``PIXELSECURER_CACHE`` (cache
+folder, default ``~/.cache/pixelsecurer``), ``PIXELSECURER_DEVICE`` (``auto``, ``cpu``,
+``cuda``, ``mps``) and ``PIXELSECURER_STATIC`` (set by ``make book``: nobody watches the page).
+An explicit argument always beats the variable.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Mapping, Optional
 
 DEFAULT_PROFILE = "cpu"
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images: the synthetic set's size, the working resolution, the split fractions."""
+
+    subjects: int = 568              # synthetic subjects to generate (AgeDB has 568)
+    synth_size: int = 64             # side of the generated JPEG files, in pixels
+    image_size: int = 32             # working resolution the model sees
+    val_fraction: float = 0.13       # AgeDB-DIR: 12,208 train / 2,140 val / 2,140 test
+    test_fraction: float = 0.13
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network: ``allcnn`` (the reference code's) or ``resnet18``, and its width."""
+
+    architecture: str = "allcnn"
+    width: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How the original and the retrained models are trained (the algorithm A of chapter 02)."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 0.01
+    schedule: str = "plateau"        # "plateau" (reference) or "onecycle" (short CPU runs)
+    weight_decay: float = 0.0
+    crop_padding: int = 16           # padding of the random training crop (reference: 16 px)
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Everything that sets the cost of a run. Frozen: change it with ``dataclasses.replace``."""
+    """Everything that sets the cost of a run. Frozen: change it with ``dataclasses.replace``.
+
+    ``method_settings`` maps a method name to the hyperparameters where this profile departs
+    from that method's reference values (e.g. ``{"finetune": {"epochs": 1}}``).
+    """
 
     name: str
-    # data
-    subjects: int                 # synthetic subjects to generate (AgeDB has 568)
-    synth_size: int               # side of the generated JPEG files, in pixels
-    image_size: int               # working resolution the model sees
-    val_fraction: float = 0.13    # AgeDB-DIR: 12,208 train / 2,140 val / 2,140 test
-    test_fraction: float = 0.13
-    # model
-    model: str = "allcnn"
-    width: float = 1.0
-    # training of the original and retrained models
-    epochs: int = 100
-    batch_size: int = 256
-    lr: float = 0.01
-    schedule: str = "plateau"     # "plateau" (reference) or "onecycle" (short CPU runs)
-    weight_decay: float = 0.0
-    # unlearning methods (reference: Tarun et al. 2023)
-    finetune_epochs: int = 5
-    finetune_lr: float = 1e-3
-    amnesiac_epochs: int = 1
-    amnesiac_lr: float = 1e-3
-    blindspot_epochs: int = 2        # epochs of the blindspot model B on D_r
-    blindspot_lr: float = 0.01
-    blindspot_unlearn_epochs: int = 1
-    blindspot_unlearn_lr: float = 1e-3
-    blindspot_lambda: float = 50.0
-    neggrad_epochs: int = 1
-    neggrad_lr: float = 1e-3
-    # membership inference and evaluation
-    eval_batch_size: int = 1024
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingRecipe = field(default_factory=TrainingRecipe)
+    method_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    eval_batch_size: int = 1024      # images per forward pass when predicting
 
     def describe(self) -> str:
-        return (f"{self.name} (model {self.model} x{self.width:g}, {self.image_size} px, "
-                f"{self.epochs} epochs, batch {self.batch_size})")
+        return (f"{self.name} (model {self.model.architecture} x{self.model.width:g}, "
+                f"{self.data.image_size} px, {self.training.epochs} epochs, "
+                f"batch {self.training.batch_size})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def settings_of(self, method: str) -> Dict[str, Any]:
+        """This profile's departures from ``method``'s reference hyperparameters."""
+        return dict(self.method_settings.get(method, {}))
+
+
+_SHORT_CPU_RECIPE = dict(batch_size=128, lr=0.01, schedule="onecycle", crop_padding=4)
 
 PROFILES = {
     "smoke": Profile(
-        name="smoke", subjects=40, synth_size=32, image_size=32, model="allcnn", width=0.125,
-        epochs=2, batch_size=128, lr=0.01, schedule="onecycle",
-        finetune_epochs=1, amnesiac_epochs=1, blindspot_epochs=1, blindspot_unlearn_epochs=1,
-        neggrad_epochs=1,
+        name="smoke",
+        data=DataConfig(subjects=40, synth_size=32, image_size=32),
+        model=ModelConfig(architecture="allcnn", width=0.125),
+        training=TrainingRecipe(epochs=2, **_SHORT_CPU_RECIPE),
+        method_settings={"finetune": {"epochs": 1}, "blindspot": {"blind_epochs": 1}},
     ),
     "cpu": Profile(
-        name="cpu", subjects=568, synth_size=64, image_size=32, model="allcnn", width=0.125,
-        epochs=4, batch_size=128, lr=0.01, schedule="onecycle",
-        finetune_epochs=1, amnesiac_epochs=1, blindspot_epochs=2, blindspot_unlearn_epochs=1,
-        neggrad_epochs=1,
+        name="cpu",
+        data=DataConfig(subjects=568, synth_size=64, image_size=32),
+        model=ModelConfig(architecture="allcnn", width=0.125),
+        training=TrainingRecipe(epochs=4, **_SHORT_CPU_RECIPE),
+        method_settings={"finetune": {"epochs": 1}},
     ),
     "paper": Profile(
-        name="paper", subjects=568, synth_size=64, image_size=32, model="allcnn", width=1.0,
-        epochs=100, batch_size=256, lr=0.01, schedule="plateau",
-        finetune_epochs=5, amnesiac_epochs=1, blindspot_epochs=2, blindspot_unlearn_epochs=1,
-        neggrad_epochs=1,
+        name="paper",
+        data=DataConfig(subjects=568, synth_size=64, image_size=32),
+        model=ModelConfig(architecture="allcnn", width=1.0),
+        training=TrainingRecipe(epochs=100, batch_size=256, lr=0.01, schedule="plateau",
+                                crop_padding=16),
     ),
 }
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
 
 
 def get_profile(name: Optional[str] = None) -> Profile:
@@ -97,25 +128,27 @@ def get_profile(name: Optional[str] = None) -> Profile:
     if isinstance(name, Profile):
         return name
     if name is None:
-        name = os.environ.get("PIXELSECURER_PROFILE", "").strip() or DEFAULT_PROFILE
+        name = _env("PIXELSECURER_PROFILE") or DEFAULT_PROFILE
     key = str(name).strip().lower()
     if key not in PROFILES:
         raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILES)}")
     profile = PROFILES[key]
-    epochs = os.environ.get("PIXELSECURER_EPOCHS", "").strip()
+    epochs = _env("PIXELSECURER_EPOCHS")
     if epochs:
         if not epochs.isdigit() or int(epochs) < 1:
             raise ValueError(f"PIXELSECURER_EPOCHS={epochs!r}: expected a positive integer")
-        profile = dataclasses.replace(profile, epochs=int(epochs))
+        profile = dataclasses.replace(
+            profile, training=dataclasses.replace(profile.training, epochs=int(epochs)))
     return profile
 
 
 def cache_dir() -> Path:
     """Folder for generated data, decoded tensors and trained models."""
-    root = os.environ.get("PIXELSECURER_CACHE", "").strip()
+    from ._io import ensure_folder
+
+    root = _env("PIXELSECURER_CACHE")
     path = Path(root).expanduser() if root else Path.home() / ".cache" / "pixelsecurer"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_folder(path, "cache folder (PIXELSECURER_CACHE)")
 
 
 def use_cache_dir(path) -> Path:
@@ -124,14 +157,35 @@ def use_cache_dir(path) -> Path:
     In Colab, ``psl.setup_chapter(cache="/content/drive/MyDrive/pixelsecurer")`` calls this so
     that trained models survive a runtime reset. It sets ``PIXELSECURER_CACHE``.
     """
-    folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"{folder}: cache must be a folder, got a file")
+    from ._io import ensure_folder
+
+    folder = ensure_folder(Path(path).expanduser(), "cache folder")
     os.environ["PIXELSECURER_CACHE"] = str(folder)
-    return cache_dir()
+    return folder
 
 
 def agedb_path() -> Optional[Path]:
     """The real AgeDB folder named by ``PIXELSECURER_AGEDB``, or None for the synthetic set."""
-    root = os.environ.get("PIXELSECURER_AGEDB", "").strip()
+    root = _env("PIXELSECURER_AGEDB")
     return Path(root).expanduser() if root else None
+
+
+def resolve_data_root(choice=None) -> Optional[Path]:
+    """The data folder to read: ``choice`` if it names a folder, None (the synthetic set) if it
+    is ``"synthetic"``, and ``PIXELSECURER_AGEDB`` only when no choice was made. An explicit
+    choice always beats the environment variable."""
+    if choice is None:
+        return agedb_path()
+    if str(choice).strip().lower() == SYNTHETIC:
+        return None
+    return Path(choice).expanduser()
+
+
+def device_name(requested: Optional[str] = None) -> str:
+    """The device asked for: ``requested``, else ``PIXELSECURER_DEVICE``, else ``auto``."""
+    return (requested or _env("PIXELSECURER_DEVICE") or "auto").strip().lower()
+
+
+def static_build() -> bool:
+    """True while ``make book`` builds the static HTML (``PIXELSECURER_STATIC=1``)."""
+    return _env("PIXELSECURER_STATIC").lower() in ("1", "true", "yes")

@@ -11,7 +11,6 @@ gives the same weights and the same predictions.
 from __future__ import annotations
 
 import copy
-import os
 import random
 import time
 from typing import Callable, Dict, List, Optional
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .config import device_name
 from .data.agedb import AgeData
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -39,7 +39,7 @@ def choose_device(requested: Optional[str] = None) -> torch.device:
     """CUDA, then Apple MPS, then the CPU; ``requested`` (or ``PIXELSECURER_DEVICE``) overrides."""
     if isinstance(requested, torch.device):
         requested = requested.type if requested.index is None else str(requested)
-    name = (requested or os.environ.get("PIXELSECURER_DEVICE", "") or "auto").strip().lower()
+    name = device_name(requested)
     base = name.split(":")[0]
     if base not in DEVICE_CHOICES:
         raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICE_CHOICES)}")

@@ -2,6 +2,7 @@
 import json
 import shutil
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -121,3 +122,37 @@ def test_agedb_dir_split_file(tmp_path):
     csv.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ValueError, match="no row for image"):
         read_split_file(csv, records)
+
+
+def test_broken_links_and_other_file_types_are_counted_in_one_warning(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=2)
+    (folder / "9001_Ghost_30_m.jpg").symlink_to(folder / "nowhere.jpg")       # dangling
+    (folder / "9002_Loop_30_m.jpg").symlink_to(folder / "9003_Loop_30_m.jpg")  # a loop of two
+    (folder / "9003_Loop_30_m.jpg").symlink_to(folder / "9002_Loop_30_m.jpg")
+    (folder / "9004_Anim_30_m.gif").write_bytes(b"GIF89a")
+    (folder / "notes.txt").write_text("hello")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = scan_folder(folder)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    assert "3 broken or looping link(s)" in messages[0]
+    assert "2 file(s) that are not .jpg/.jpeg/.png images" in messages[0]
+    assert len(records) == len(SUBJECTS) * 2
+
+
+def test_a_split_file_that_is_a_folder_or_not_utf8_is_one_clear_error(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=2)
+    records = scan_folder(folder)
+    as_folder = tmp_path / "agedb.csv"
+    as_folder.mkdir()
+    with pytest.raises(ValueError, match="expected a CSV split file.*got a folder"):
+        read_split_file(as_folder, records)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("age,path,split\n30,Jos\xe9.jpg,train\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8 text"):
+        read_split_file(latin, records)
+    # as the reader meets it inside an AgeDB folder
+    (folder / "agedb.csv").mkdir()
+    with pytest.raises(ValueError, match="agedb.csv: expected a CSV split file"):
+        load_folder(folder, image_size=16, progress=False)

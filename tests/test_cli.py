@@ -1,4 +1,4 @@
-"""The command-line contract of DESIGN.md: synth, describe --json, experiment --json."""
+"""The command-line contract of the README: synth, describe --json, experiment --json."""
 import json
 import subprocess
 import sys
@@ -57,3 +57,41 @@ def test_console_script_is_installed(tiny_agedb):
     proc = subprocess.run([sys.executable, "-m", "pixelsecurer_lib.cli", "describe",
                            str(tiny_agedb), "--json"], capture_output=True, text=True)
     assert proc.returncode == 0 and json.loads(proc.stdout)["images"] == 108
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["synth", "--out", "/tmp/x-psl", "--size", "20000"], "--size: '20000': expected an integer from 16 to 512"),
+    (["synth", "--out", "/tmp/x-psl", "--seed", "-1"], "--seed: '-1': expected an integer of at least 0"),
+    (["synth", "--out", "/tmp/x-psl", "--subjects", "many"], "--subjects: 'many'"),
+    (["experiment", "--forget", "age:0-30", "--seeds", "0"], "--seeds: '0'"),
+])
+def test_numeric_options_name_themselves_and_their_range(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("target", ["missing-folder/out.json", "a-folder"])
+def test_a_bad_json_path_is_refused_before_any_work(tmp_path, target, capsys, monkeypatch):
+    monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "a-folder").mkdir()
+    code = main(["experiment", "--profile", "smoke", "--forget", "age:0-30",
+                 "--json", str(tmp_path / target), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--json" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "cache" / "models").exists()          # nothing was trained
+    assert not list(tmp_path.rglob("*.tmp*"))                    # nothing half-written
+
+
+def test_an_explicit_data_choice_beats_the_environment(tiny_agedb, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PIXELSECURER_AGEDB", str(tiny_agedb))
+    out = tmp_path / "out.json"
+    argv = ["experiment", "--profile", "smoke", "--forget", "age:0-30", "--methods", "original",
+            "--json", str(out), "--quiet", "--device", "cpu"]
+    assert main(argv + ["--data", "synthetic"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "data: synthetic" in header and json.loads(out.read_text())["config"]["data"] == "synthetic"
+    assert main(argv) == 0                         # no --data: the environment variable counts
+    header = capsys.readouterr().out.splitlines()[0]
+    assert f"data: AgeDB at {tiny_agedb}" in header
+    assert json.loads(out.read_text())["config"]["data"] == "agedb"

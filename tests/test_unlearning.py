@@ -1,4 +1,6 @@
 """Each unlearning method's defining behaviour, on the smoke profile."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -114,8 +116,8 @@ def test_blindspot_moves_forget_predictions_toward_b_and_keeps_retain(tiny_ctx):
     assert retain_shift < forget_shift + 1e-6 or retain_shift < 5.0
 
 
-@pytest.mark.parametrize("kwargs, fragment", [({"lam": -1}, "lambda must be >= 0"),
-                                              ({"k": 9}, "from 1 to 8"), ({"k": 0}, "from 1 to 8")])
+@pytest.mark.parametrize("kwargs, fragment", [({"lam": -1}, "lam=-1: expected a number >= 0"),
+                                              ({"k": 9}, "from 1 to 8"), ({"k": 0}, ">= 1")])
 def test_blindspot_refuses_bad_hyperparameters(tiny_ctx, kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         blindspot.unlearn(tiny_ctx.original().model, tiny_ctx.data, tiny_ctx.forget_set(FORGET),
@@ -164,8 +166,8 @@ def test_membership_attack_separates_low_from_high_losses():
 def test_default_hyperparameters_share_one_cached_model(tiny_ctx):
     fs = tiny_ctx.forget_set(FORGET)
     plain = tiny_ctx.unlearned("amnesiac", fs)
-    same = tiny_ctx.unlearned("amnesiac", fs, epochs=tiny_ctx.profile.amnesiac_epochs,
-                              lr=tiny_ctx.profile.amnesiac_lr)
+    hp = amnesiac.Hyperparameters.from_profile(tiny_ctx.profile)
+    same = tiny_ctx.unlearned("amnesiac", fs, epochs=float(hp.epochs), lr=hp.lr)   # 1.0 is 1
     assert same.key == plain.key and same.from_cache
     with pytest.raises(ValueError, match="has no hyperparameter gamma"):
         tiny_ctx.unlearned("amnesiac", fs, gamma=1.0)
@@ -183,7 +185,35 @@ def test_test_set_predictions_are_the_two_test_parts_put_back(tiny_ctx):
 def test_every_method_declares_its_defaults(tiny_ctx):
     from pixelsecurer_lib.unlearning import hyperparameter_defaults
 
-    assert hyperparameter_defaults("blindspot", tiny_ctx.profile)["lam"] == tiny_ctx.profile.blindspot_lambda
+    assert hyperparameter_defaults("blindspot", tiny_ctx.profile)["lam"] == 50.0   # reference
+    assert hyperparameter_defaults("finetune", tiny_ctx.profile)["epochs"] == \
+        tiny_ctx.profile.settings_of("finetune")["epochs"]                       # the profile's
     assert hyperparameter_defaults("retrain", tiny_ctx.profile) == {}
     with pytest.raises(ValueError, match="unknown method"):
         hyperparameter_defaults("magic", tiny_ctx.profile)
+
+
+@pytest.mark.parametrize("method, given, fragment", [
+    ("blindspot", {"lam": float("nan")}, "lam=nan: expected a finite number"),
+    ("finetune", {"epochs": -1}, "epochs=-1: expected a whole number >= 1"),
+    ("amnesiac", {"epochs": 1.7}, "epochs=1.7: expected a whole number >= 1"),
+    ("neggrad", {"lr": 0}, "lr=0: expected a number > 0"),
+    ("blindspot", {"k": 2.5}, "k=2.5"),
+    ("amnesiac", {"clip": "yes"}, "clip='yes': expected True or False"),
+    ("retrain", {"epochs": 3}, "has no hyperparameter epochs"),
+])
+def test_bad_hyperparameters_are_refused_by_name(tiny_ctx, method, given, fragment):
+    fs = tiny_ctx.forget_set(FORGET)
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        tiny_ctx.unlearned(method, fs, **given)
+    if method != "retrain":                        # the method's own function checks them too
+        with pytest.raises(ValueError, match=re.escape(fragment)):
+            get_method(method)(tiny_ctx.original().model, tiny_ctx.data, fs, tiny_ctx.profile,
+                               progress=False, **given)
+
+
+def test_a_ratio_to_a_zero_distance_is_nan_not_a_crash():
+    from pixelsecurer_lib.experiment import _ratio
+
+    assert np.isnan(_ratio(1.0, 0.0)) and np.isnan(_ratio(float("nan"), 2.0))
+    assert _ratio(1.0, 4.0) == 0.25

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..config import Profile, agedb_path, cache_dir, get_profile
+from ..config import Profile, cache_dir, get_profile, resolve_data_root
 from .agedb import AgeData, Record, load_folder, parse_filename, scan_folder  # noqa: F401
 from .splits import (ForgetSet, ForgetSpec, Split, forget_split, make_split,  # noqa: F401
                      parse_forget_spec)
@@ -24,6 +24,8 @@ def ensure_synthetic(subjects: int, size: int, seed: int = SYNTHETIC_SEED,
     from .synthetic import generate
 
     folder = synthetic_folder(subjects, size, seed)
+    if folder.is_dir() and any(folder.iterdir()):
+        return folder                   # written by rename, so complete: no lock needed to read
     with file_lock(folder.parent / f".{folder.name}.lock"):
         if not folder.exists() or not any(folder.iterdir()):
             generate(folder, seed=seed, subjects=subjects, size=size, progress=progress)
@@ -33,12 +35,15 @@ def ensure_synthetic(subjects: int, size: int, seed: int = SYNTHETIC_SEED,
 def load_dataset(profile=None, root=None, progress: bool = True) -> AgeData:
     """The data set a chapter works on (chapter 03-agedb).
 
-    ``root`` (or ``PIXELSECURER_AGEDB``) names a real AgeDB folder; otherwise the synthetic
-    AgeDB-shaped set for the profile is generated (once) and read with the same reader.
+    ``root`` names a real AgeDB folder, or is ``"synthetic"``; when it is None,
+    ``PIXELSECURER_AGEDB`` is used if set. Otherwise the synthetic AgeDB-shaped set for the
+    profile is generated (once) and read with the same reader.
     """
     profile: Profile = get_profile(profile)
-    root = Path(root).expanduser() if root is not None else agedb_path()
+    root = resolve_data_root(root)
     if root is not None:
-        return load_folder(root, image_size=profile.image_size, source="agedb", progress=progress)
-    folder = ensure_synthetic(profile.subjects, profile.synth_size, progress=progress)
-    return load_folder(folder, image_size=profile.image_size, source="synthetic", progress=progress)
+        return load_folder(root, image_size=profile.data.image_size, source="agedb",
+                           progress=progress)
+    folder = ensure_synthetic(profile.data.subjects, profile.data.synth_size, progress=progress)
+    return load_folder(folder, image_size=profile.data.image_size, source="synthetic",
+                       progress=progress)

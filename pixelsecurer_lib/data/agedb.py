@@ -8,7 +8,7 @@ the same format, so this one reader serves both.
 
 Images are decoded once, converted to RGB (AgeDB holds many black-and-white photos),
 resized to the working resolution and stored as a single ``uint8`` tensor in the cache,
-keyed by a fingerprint of the folder listing and the resolution. Later epochs and later
+keyed by a hash of every image's bytes and the resolution. Later epochs and later
 chapters never decode a JPEG again.
 
 Optionally, the AgeDB-DIR split file ``agedb.csv`` (Yang et al., 2021; columns
@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -29,7 +30,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .._io import file_lock, load_verified, save_with_checksum
+from .._io import CorruptFile, file_lock, load_tensors, save_tensors
 from ..config import cache_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -37,6 +38,8 @@ IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
 FILENAME_PATTERN = re.compile(
     r"^(?P<id>[^_]+)_(?P<name>.+)_(?P<age>[^_]+)_(?P<gender>[^_.]+)\.(?P<ext>[A-Za-z]+)$")
 DECODER_VERSION = 1
+SPLIT_FILE = "agedb.csv"
+IMAGES_FORMAT = "pixelsecurer-images/1"
 
 
 @dataclass(frozen=True)
@@ -82,19 +85,42 @@ def _is_ignored(name: str) -> bool:
 
 
 def scan_folder(root) -> List[Record]:
-    """Records of every image in ``root`` (sorted by file name). Hidden and system files are skipped."""
+    """Records of every image in ``root`` (sorted by file name).
+
+    Hidden and system files are skipped silently. Dangling or looping links and files of other
+    types (not .jpg, .jpeg or .png; the split file ``agedb.csv`` aside) are skipped too, counted
+    and mentioned in one warning.
+    """
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{root}: AgeDB folder does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: expected a folder of AgeDB images, got a file")
-    records = []
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if _is_ignored(entry.name) or not entry.is_file():
+    records, broken, other = [], [], []
+    try:
+        entries = sorted(root.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise ValueError(f"{root}: cannot list the AgeDB folder ({exc.strerror})") from None
+    for entry in entries:
+        if _is_ignored(entry.name):
+            continue
+        if entry.is_symlink() and not entry.exists():
+            broken.append(entry.name)          # dangling link, or a loop of links
+            continue
+        if not entry.is_file():
             continue
         if entry.suffix.lower() not in IMAGE_SUFFIXES:
+            if entry.name != SPLIT_FILE:
+                other.append(entry.name)
             continue
         records.append(parse_filename(entry.name))
+    if broken or other:
+        parts = []
+        if broken:
+            parts.append(f"{len(broken)} broken or looping link(s) (e.g. {broken[0]})")
+        if other:
+            parts.append(f"{len(other)} file(s) that are not .jpg/.jpeg/.png images (e.g. {other[0]})")
+        warnings.warn(f"{root}: skipped {' and '.join(parts)}", stacklevel=2)
     if not records:
         raise ValueError(f"{root}: no images named '{{id}}_{{Name}}_{{age}}_{{gender}}.jpg' found")
     ids = [r.image_id for r in records]
@@ -110,12 +136,20 @@ def scan_folder(root) -> List[Record]:
 
 
 def folder_fingerprint(root, records: Sequence[Record]) -> str:
-    """A hash of the folder listing (names and sizes): changes when any image changes."""
+    """A hash of every image's name and bytes: any change to any image changes it.
+
+    Hashing the contents (not just names and sizes) means an image replaced by another of the
+    same size still leads to a fresh decode and freshly trained models. AgeDB-sized folders
+    hash in well under a second.
+    """
     root = Path(root)
     digest = hashlib.sha256()
     for r in records:
         digest.update(r.filename.encode())
-        digest.update(str((root / r.filename).stat().st_size).encode())
+        try:
+            digest.update(hashlib.sha256((root / r.filename).read_bytes()).digest())
+        except OSError as exc:
+            raise ValueError(f"{root / r.filename}: cannot read the image ({exc.strerror})") from None
     return digest.hexdigest()[:16]
 
 
@@ -168,7 +202,7 @@ class AgeData:
         return f"{kind} at {self.root} ({len(self)} images, {self.num_subjects} subjects)"
 
     def summary(self) -> dict:
-        """The statistics ``pixelsecurer describe --json`` prints (see DESIGN.md)."""
+        """The statistics ``pixelsecurer describe --json`` prints (see the README, "Command line")."""
         per_subject = {}
         for identity, age in zip(self.identities, self.ages):
             per_subject.setdefault(identity, []).append(int(age))
@@ -204,18 +238,26 @@ def read_split_file(csv_path, records: Sequence[Record]) -> np.ndarray:
     csv_path = Path(csv_path)
     if not csv_path.exists():
         raise FileNotFoundError(f"{csv_path}: split file does not exist")
+    if not csv_path.is_file():
+        raise ValueError(f"{csv_path}: expected a CSV split file (columns age,path,split), got a folder")
     by_name = {}
-    with open(csv_path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"path", "split"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{csv_path}: expected columns 'age,path,split', missing {sorted(missing)}")
-        for row in reader:
-            split = row["split"].strip().lower()
-            if split not in ("train", "val", "test"):
-                raise ValueError(f"{csv_path}: split {row['split']!r} for {row['path']} "
-                                 "is not train, val or test")
-            by_name[Path(row["path"]).name] = split
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"path", "split"} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{csv_path}: expected columns 'age,path,split', missing {sorted(missing)}")
+            for row in reader:
+                split = (row["split"] or "").strip().lower()
+                if split not in ("train", "val", "test"):
+                    raise ValueError(f"{csv_path}: split {row['split']!r} for {row['path']} "
+                                     "is not train, val or test")
+                by_name[Path(row["path"] or "").name] = split
+    except UnicodeDecodeError:
+        raise ValueError(f"{csv_path}: not UTF-8 text; expected a CSV split file "
+                         "(columns age,path,split)") from None
+    except OSError as exc:
+        raise ValueError(f"{csv_path}: cannot read the split file ({exc.strerror})") from None
     labels = []
     for r in records:
         if r.filename not in by_name:
@@ -224,44 +266,58 @@ def read_split_file(csv_path, records: Sequence[Record]) -> np.ndarray:
     return np.array(labels)
 
 
-def load_folder(root, image_size: int = 32, source: str = "agedb", split_csv=None,
+def _load_images(target: Path, filenames: List[str], image_size: int) -> Optional[torch.Tensor]:
+    """The decoded images stored at ``target``, or None when absent or not exactly these."""
+    if not target.exists():
+        return None
+    try:
+        payload = load_tensors(target, IMAGES_FORMAT)
+        images = payload["images"]
+        if (not isinstance(images, torch.Tensor) or images.dtype != torch.uint8
+                or tuple(images.shape) != (len(filenames), 3, image_size, image_size)
+                or payload.get("filenames") != filenames):
+            raise CorruptFile(f"{target}: decoded images do not match the folder")
+        return images
+    except (CorruptFile, KeyError) as exc:
+        warnings.warn(f"ignoring decoded images ({exc}); decoding again", stacklevel=3)
+        return None
+
+
+def load_folder(root, image_size: int = 32, source: str = "agedb",
                 progress: bool = True) -> AgeData:
     """Read an AgeDB-format folder, decoding images once into a cached uint8 tensor.
 
-    The cache file is keyed by a fingerprint of the folder listing and ``image_size``; it is
-    written atomically with a checksum, and a corrupt one is rebuilt.
+    The cache file is keyed by a hash of every image's bytes and ``image_size``; it is written
+    atomically with a checksum, loaded without pickle, and a corrupt one is rebuilt. When the
+    folder holds an AgeDB-DIR ``agedb.csv`` and ``source`` is ``"agedb"``, its split is attached.
     """
     root = Path(root).expanduser().resolve() if Path(root).expanduser().exists() else Path(root)
     records = scan_folder(root)
+    filenames = [r.filename for r in records]
     fingerprint = folder_fingerprint(root, records)
     target = cache_dir() / "tensors" / f"{fingerprint}-{image_size}px-v{DECODER_VERSION}.pt"
-    images = None
-    with file_lock(Path(str(target) + ".lock")):
-        if target.exists():
-            try:
-                images = load_verified(target)["images"]
-            except ValueError:
-                images = None
-        if images is None or images.shape != (len(records), 3, image_size, image_size):
-            stack = np.empty((len(records), 3, image_size, image_size), dtype=np.uint8)
-            iterator = tqdm(records, desc=f"decoding {root.name}", disable=not progress,
-                            unit="img", leave=False)
-            for i, r in enumerate(iterator):
-                stack[i] = decode_image(root / r.filename, image_size)
-            images = torch.from_numpy(stack)
-            save_with_checksum({"images": images, "filenames": [r.filename for r in records]},
-                               target)
+    images = _load_images(target, filenames, image_size)     # readers need no lock
+    if images is None:
+        with file_lock(Path(str(target) + ".lock")):
+            images = _load_images(target, filenames, image_size)
+            if images is None:
+                stack = np.empty((len(records), 3, image_size, image_size), dtype=np.uint8)
+                iterator = tqdm(records, desc=f"decoding {root.name}", disable=not progress,
+                                unit="img", leave=False)
+                for i, r in enumerate(iterator):
+                    stack[i] = decode_image(root / r.filename, image_size)
+                images = torch.from_numpy(stack)
+                save_tensors({"format": IMAGES_FORMAT, "images": images, "filenames": filenames},
+                             target)
     split = None
-    if split_csv is not None:
-        split = read_split_file(split_csv, records)
-    elif (root / "agedb.csv").exists() and source == "agedb":
-        split = read_split_file(root / "agedb.csv", records)
+    if (root / SPLIT_FILE).exists() and source == "agedb":
+        split = read_split_file(root / SPLIT_FILE, records)
     return AgeData(
         root=root, source=source, image_size=image_size, images=images,
         ages=np.array([r.age for r in records], dtype=np.int64),
         names=np.array([r.name for r in records]),
         genders=np.array([r.gender for r in records]),
         image_ids=np.array([r.image_id for r in records], dtype=np.int64),
-        filenames=np.array([r.filename for r in records]),
+        filenames=np.array(filenames),
         fingerprint=fingerprint, predefined_split=split,
     )

@@ -40,6 +40,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, List
 
 import numpy as np
@@ -50,6 +51,8 @@ __all__ = ["generate", "render_face", "render_faces", "make_traits", "plan_subje
 MIN_AGE, MAX_AGE = 1, 101
 COLLECTION_YEAR = 2017          # AgeDB was collected around 2017: no photo is newer
 JPEG_QUALITY = (85, 95)         # per image, inclusive range
+MIN_SIZE, MAX_SIZE = 16, 512    # image side in pixels: rendering holds a subject's images
+MAX_SUBJECTS = 100_000          # as float arrays, so a side of 20,000 px would need ~26 GiB
 
 # ---------------------------------------------------------------------------------------------
 # names
@@ -257,35 +260,50 @@ def render_faces(ages, traits: Dict[str, object], rng: np.random.Generator, size
 
     ``old_photo`` (bool per image) renders black-and-white old photos (grainier, softer,
     lower contrast; the three channels equal). Pose, lighting, background, clothing,
-    expression, blur and noise are drawn from ``rng`` per image.
+    expression, blur and noise are drawn from ``rng`` per image. The stages below run in
+    this order (each draws from ``rng`` in turn, so the order fixes the output): pose, head
+    geometry, background and body, skin with the ageing marks, eyes/brows/nose/mouth, hair on
+    top and glasses, and the camera.
     """
     f32 = np.float32
     ages = np.asarray(ages, dtype=f32).reshape(-1)
-    n, S = ages.size, int(size)
-    old_photo = (np.zeros(n, bool) if old_photo is None
-                 else np.asarray(old_photo, bool).reshape(-1))
-    t = traits
+    n = ages.size
+    g = SimpleNamespace(ages=ages, n=n, S=int(size), t=traits)
+    g.old_photo = (np.zeros(n, bool) if old_photo is None
+                   else np.asarray(old_photo, bool).reshape(-1))
+    g.A = _per_image(g, ages)
+    g.grow = 1.0 - (1.0 - np.clip((g.A - 1.0) / 17.0, 0.0, 1.0)) ** 1.6  # 0 infant ... 1 adult
+    g.child = 1.0 - g.grow
+    g.old = np.clip((g.A - 45.0) / 45.0, 0.0, 1.0)                       # 0 until 45 ... 1 at 90
+    for stage in (_pose, _head_geometry, _background_and_body, _skin, _features, _hair_on_top,
+                  _camera):
+        stage(g, rng)
+    return np.clip(g.img * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-    def per_image(x):
-        return np.asarray(x, dtype=f32).reshape(n, 1, 1)
 
-    A = per_image(ages)
-    grow = 1.0 - (1.0 - np.clip((A - 1.0) / 17.0, 0.0, 1.0)) ** 1.6     # 0 infant ... 1 adult
-    child = 1.0 - grow
-    old = np.clip((A - 45.0) / 45.0, 0.0, 1.0)                          # 0 until 45 ... 1 at 90
+def _per_image(g, x):
+    """One value per image, shaped to broadcast over ``(n, S, S)``."""
+    return np.asarray(x, dtype=np.float32).reshape(g.n, 1, 1)
 
-    # ---- pose: image coordinates -> face coordinates (u right, v down) ----------------------
+
+def _pose(g, rng):
+    """Image coordinates -> face coordinates (u right, v down): rotation, scale, shift."""
+    f32, n, S, grow = np.float32, g.n, g.S, g.grow
     coords = ((np.arange(S, dtype=f32) + 0.5) / S * 2.0 - 1.0)
     X, Y = coords[None, None, :], coords[None, :, None]
-    theta = per_image(rng.normal(0.0, 0.10, n))
-    scale = per_image(rng.normal(1.0, 0.06, n) * (0.93 + 0.07 * grow.reshape(n)))
-    dx, dy = per_image(rng.normal(0.0, 0.06, n)), per_image(rng.normal(0.03, 0.05, n))
+    theta = _per_image(g, rng.normal(0.0, 0.10, n))
+    scale = _per_image(g, rng.normal(1.0, 0.06, n) * (0.93 + 0.07 * grow.reshape(n)))
+    dx, dy = _per_image(g, rng.normal(0.0, 0.06, n)), _per_image(g, rng.normal(0.03, 0.05, n))
     cos, sin = np.cos(theta), np.sin(theta)
-    u = (cos * (X - dx) + sin * (Y - dy)) / scale
-    v = (-sin * (X - dx) + cos * (Y - dy)) / scale
-    px = S / 2.0 * scale                                    # pixels per face unit
+    g.X, g.Y = X, Y
+    g.u = (cos * (X - dx) + sin * (Y - dy)) / scale
+    g.v = (-sin * (X - dx) + cos * (Y - dy)) / scale
+    g.px = S / 2.0 * scale                                  # pixels per face unit
 
-    # ---- head geometry ------------------------------------------------------------------------
+
+def _head_geometry(g, rng):
+    """Head outline and where the features sit, all graded by age (no randomness)."""
+    t, u, v, px, child, grow, old = g.t, g.u, g.v, g.px, g.child, g.grow, g.old
     a = 0.52 * t["face_width"] * (1.0 + 0.12 * child)                 # half width
     b = a * (1.02 + 0.30 * grow) * t["face_length"]                   # half height: elongation
     cy = -0.13 + 0.02 * child                                         # head centre
@@ -296,22 +314,28 @@ def render_faces(ages, traits: Dict[str, object], rng: np.random.Generator, size
              + 0.07 * child * _gauss(hv - 0.45, 0.25)                # chubby cheeks
              + jowl * _gauss(hv - 0.72, 0.16))
     r = np.sqrt((hu / width) ** 2 + hv ** 2)
-    head = np.clip((1.0 - r) * a * px + 0.5, 0.0, 1.0)
+    g.a, g.b, g.cy, g.hu, g.hv, g.r = a, b, cy, hu, hv, r
+    g.head = np.clip((1.0 - r) * a * px + 0.5, 0.0, 1.0)
+    g.eye_v = 0.22 * child - 0.02 * grow + t["eye_height"]          # low-set eyes in children
+    g.brow_v = g.eye_v - 0.20 - 0.04 * child
+    g.nose_v = g.eye_v + 0.20 * child + 0.33 * grow
+    g.mouth_v = g.eye_v + 0.38 * child + 0.56 * grow
+    g.eye_u = 0.40 * t["eye_spacing"]
+    g.eye_rx = (0.27 * child + 0.20 * grow) * t["eye_size"]         # big eyes in children
+    g.eye_ry = g.eye_rx * (0.62 * child + 0.46 * grow) * (1.0 - 0.30 * old * t["sag"])
 
-    eye_v = 0.22 * child - 0.02 * grow + t["eye_height"]            # low-set eyes in children
-    brow_v = eye_v - 0.20 - 0.04 * child
-    nose_v = eye_v + 0.20 * child + 0.33 * grow
-    mouth_v = eye_v + 0.38 * child + 0.56 * grow
-    eye_u = 0.40 * t["eye_spacing"]
-    eye_rx = (0.27 * child + 0.20 * grow) * t["eye_size"]           # big eyes in children
-    eye_ry = eye_rx * (0.62 * child + 0.46 * grow) * (1.0 - 0.30 * old * t["sag"])
 
-    # ---- background, clothes ------------------------------------------------------------------
-    bg_base = per_image(rng.uniform(0.15, 0.85, n))[..., None] * \
+def _background_and_body(g, rng):
+    """Background, shoulders and clothes, long hair behind the head, neck and ears; the skin
+    and hair colours the later stages paint with."""
+    f32, n, S, t, A = np.float32, g.n, g.S, g.t, g.A
+    u, v, px, a, b, cy, hu, hv = g.u, g.v, g.px, g.a, g.b, g.cy, g.hu, g.hv
+    child, grow, old = g.child, g.grow, g.old
+    bg_base = _per_image(g, rng.uniform(0.15, 0.85, n))[..., None] * \
         (1.0 + rng.normal(0.0, 0.12, (n, 1, 1, 3))).astype(f32)
     bg_tex = _upsample(rng.normal(0.0, 0.07, (n, 4, 4, 3)).astype(f32), S)
     img = np.clip(bg_base + bg_tex, 0.0, 1.0).astype(f32)
-    cloth = per_image(rng.uniform(0.1, 0.8, n))[..., None] * \
+    cloth = _per_image(g, rng.uniform(0.1, 0.8, n))[..., None] * \
         (1.0 + rng.normal(0.0, 0.3, (n, 1, 1, 3))).astype(f32)
     body = 0.70 + 0.30 * grow                                          # children: narrow shoulders
     shoulders = np.clip((1.0 - np.sqrt((u / (1.05 * body)) ** 2 + ((v - 1.40 - 0.15 * child)
@@ -320,151 +344,172 @@ def render_faces(ages, traits: Dict[str, object], rng: np.random.Generator, size
     skin = np.asarray(t["skin"], f32).reshape(1, 1, 1, 3)
     # skin changes: rosier/lighter in children, sallower and less even with age
     skin = skin * (1.0 + 0.06 * child[..., None] * np.array([1.0, 0.6, 0.7], f32))
-    skin = skin * (1.0 - 0.10 * old[..., None] * np.array([0.6, 0.9, 1.3], f32))
+    g.skin = skin * (1.0 - 0.10 * old[..., None] * np.array([0.6, 0.9, 1.3], f32))
     hair_col = np.asarray(t["hair"], f32).reshape(1, 1, 1, 3)
     hair_col = hair_col + (0.18 * np.clip(1.0 - A / 10.0, 0, 1))[..., None]   # lighter baby hair
     grey = np.clip((A - t["grey_onset"]) / t["grey_years"], 0.0, 1.0)          # fraction grey
-
-    hair_noise = rng.random((n, S, S), dtype=f32)
-    greyness = np.clip(grey * 1.4 - 0.4 * hair_noise, 0.0, 1.0)[..., None]
-    hair_px = hair_col + greyness * (t["grey_tone"] - hair_col)
-    hair_px *= 0.85 + 0.3 * hair_noise[..., None]
-
-    # long hair behind the head
-    if t["hair_long"]:
+    g.hair_noise = rng.random((n, S, S), dtype=f32)
+    greyness = np.clip(grey * 1.4 - 0.4 * g.hair_noise, 0.0, 1.0)[..., None]
+    g.hair_px = hair_col + greyness * (t["grey_tone"] - hair_col)
+    g.hair_px *= 0.85 + 0.3 * g.hair_noise[..., None]
+    img = _over(img, shoulders, cloth)
+    if t["hair_long"]:                                                 # long hair behind the head
         back = np.clip((1.0 - np.sqrt((u / (a * 1.22)) ** 2
                                       + ((v - cy - 0.35) / (b * 1.45)) ** 2)) * a * px + 0.5,
                        0.0, 1.0)
         back *= np.clip((cy + b * 1.5 - v) * px, 0.0, 1.0)
-        img = _over(img, shoulders, cloth)
-        img = _over(img, back * np.clip(A / 6.0, 0.0, 1.0), hair_px)
-    else:
-        img = _over(img, shoulders, cloth)
-
+        img = _over(img, back * np.clip(A / 6.0, 0.0, 1.0), g.hair_px)
     neck = np.clip((0.33 * a - np.abs(u)) * px + 0.5, 0.0, 1.0) * (v > cy).astype(f32)
     neck *= np.clip((1.35 - v) * px, 0, 1) * np.clip(1.0 - shoulders * 1.0, 0, 1)
-    img = _over(img, neck, skin * 0.78)
+    img = _over(img, neck, g.skin * 0.78)
     ears = np.clip((1.0 - np.sqrt(((np.abs(hu) - 0.98) / 0.14) ** 2
-                                  + ((hv - eye_v - 0.10) / 0.22) ** 2)) * 0.14 * a * px + 0.5,
+                                  + ((hv - g.eye_v - 0.10) / 0.22) ** 2)) * 0.14 * a * px + 0.5,
                    0.0, 1.0)
-    img = _over(img, ears, skin * 0.88)
+    g.img = _over(img, ears, g.skin * 0.88)
 
-    # ---- face: skin with shading and the ageing marks ----------------------------------------
-    light_dir = per_image(rng.normal(0.0, 0.25, n))
-    shade = 1.0 - 0.22 * r ** 3 + light_dir * hu * 0.5
+
+def _ageing_marks(g, W, wave_phase) -> np.ndarray:
+    """How much darker each pixel of the skin is: forehead lines, crow's feet, nasolabial
+    folds, under-eye bags and marionette lines, for the images that show any."""
+    n, S, t, old, hu, hv, b, px = g.n, g.S, g.t, g.old, g.hu, g.hv, g.b, g.px
+    dark = np.zeros((n, S, S), np.float32)
+    aged = np.nonzero((W.reshape(n) > 0) | (old.reshape(n) > 0))[0]   # only those show marks
+    if not aged.size:
+        return dark
+    k_ = aged
+    Wk, oldk, hvk, auk = W[k_], old[k_], hv[k_], np.abs(hu)[k_]
+    eye_vk, brow_vk, nose_vk, mouth_vk = g.eye_v[k_], g.brow_v[k_], g.nose_v[k_], g.mouth_v[k_]
+    eye_rxk, eye_ryk, eye_u = g.eye_rx[k_], g.eye_ry[k_], g.eye_u
+    line = np.maximum(0.035, 0.7 / (b[k_] * px[k_]))            # no thinner than ~1 px
+    # forehead lines
+    wav = 0.025 * np.sin(7.0 * hu[k_] + wave_phase[k_])
+    fore = sum(_gauss(hvk - (brow_vk - 0.11 * k) + wav, line) for k in (1, 2, 3))
+    marks = 0.22 * Wk * fore * np.clip(1.0 - (auk / 0.55) ** 4, 0.0, 1.0)
+    # crow's feet at the outer corners of the eyes
+    cu, cv = auk - (eye_u + eye_rxk * 1.05), hvk - eye_vk
+    fan = sum(_gauss(cv - k * cu, line) for k in (-0.7, 0.0, 0.7))
+    marks += 0.25 * Wk * fan * (cu > 0) * _gauss(cu, 0.09)
+    # nasolabial folds: from the nose wings to below the mouth corners
+    s = np.clip((hvk - nose_vk + 0.04) / (mouth_vk - nose_vk + 0.12), 0.0, 1.0)
+    fold = _gauss(auk - 0.22 - 0.16 * s, line * 1.2) * \
+        ((hvk > nose_vk - 0.04) & (hvk < mouth_vk + 0.10))
+    marks += 0.30 * np.clip(Wk * 1.3, 0, 1.3) * fold
+    # under-eye bags
+    bags = _gauss(np.sqrt(((auk - eye_u) / (eye_rxk * 1.1)) ** 2
+                          + ((hvk - eye_vk - eye_ryk * 1.9) / (eye_ryk + 0.02)) ** 2) - 1.0,
+                  0.25)
+    marks += 0.16 * np.clip(Wk + 0.3 * oldk, 0, 1.5) * bags
+    # marionette lines late in life
+    mar = _gauss(auk - 0.30, line) * ((hvk > mouth_vk) & (hvk < mouth_vk + 0.25))
+    marks += 0.25 * oldk * t["sag"] * mar
+    dark[k_] = marks
+    return dark
+
+
+def _skin(g, rng):
+    """The face: shaded skin with the ageing marks, age spots, rosy cheeks, texture, beard."""
+    f32, n, t, A, old, child = np.float32, g.n, g.t, g.A, g.old, g.child
+    hu, hv, r = g.hu, g.hv, g.r
+    g.light_dir = _per_image(g, rng.normal(0.0, 0.25, n))
+    shade = 1.0 - 0.22 * r ** 3 + g.light_dir * hu * 0.5
     W = t["wrinkle_gain"] * np.clip((A - t["wrinkle_onset"]) / 45.0, 0.0, 1.2) ** 1.2
-    W = W * per_image(rng.uniform(0.6, 1.2, n))                    # make-up, retouching, light
-    wave_phase = per_image(rng.uniform(0, 6.3, n))
+    W = W * _per_image(g, rng.uniform(0.6, 1.2, n))            # make-up, retouching, light
+    wave_phase = _per_image(g, rng.uniform(0, 6.3, n))
     au = np.abs(hu)
     # age spots: up to 6 per image, likelier with age
     spot_u = rng.uniform(-0.7, 0.7, (n, 6)).astype(f32)
     spot_v = rng.uniform(-0.8, 0.6, (n, 6)).astype(f32)
     spot_on = rng.random((n, 6)) < old.reshape(n, 1) * t["spots"] * 0.8
-    dark = np.zeros((n, S, S), f32)
-    aged = np.nonzero((W.reshape(n) > 0) | (old.reshape(n) > 0))[0]   # only those show marks
-    if aged.size:
-        k_ = aged
-        Wk, oldk, hvk, auk = W[k_], old[k_], hv[k_], au[k_]
-        eye_vk, brow_vk, nose_vk, mouth_vk = eye_v[k_], brow_v[k_], nose_v[k_], mouth_v[k_]
-        eye_rxk, eye_ryk = eye_rx[k_], eye_ry[k_]
-        line = np.maximum(0.035, 0.7 / (b[k_] * px[k_]))            # no thinner than ~1 px
-        # forehead lines
-        wav = 0.025 * np.sin(7.0 * hu[k_] + wave_phase[k_])
-        fore = sum(_gauss(hvk - (brow_vk - 0.11 * k) + wav, line) for k in (1, 2, 3))
-        marks = 0.22 * Wk * fore * np.clip(1.0 - (auk / 0.55) ** 4, 0.0, 1.0)
-        # crow's feet at the outer corners of the eyes
-        cu, cv = auk - (eye_u + eye_rxk * 1.05), hvk - eye_vk
-        fan = sum(_gauss(cv - k * cu, line) for k in (-0.7, 0.0, 0.7))
-        marks += 0.25 * Wk * fan * (cu > 0) * _gauss(cu, 0.09)
-        # nasolabial folds: from the nose wings to below the mouth corners
-        s = np.clip((hvk - nose_vk + 0.04) / (mouth_vk - nose_vk + 0.12), 0.0, 1.0)
-        fold = _gauss(auk - 0.22 - 0.16 * s, line * 1.2) * \
-            ((hvk > nose_vk - 0.04) & (hvk < mouth_vk + 0.10))
-        marks += 0.30 * np.clip(Wk * 1.3, 0, 1.3) * fold
-        # under-eye bags
-        bags = _gauss(np.sqrt(((auk - eye_u) / (eye_rxk * 1.1)) ** 2
-                              + ((hvk - eye_vk - eye_ryk * 1.9) / (eye_ryk + 0.02)) ** 2) - 1.0,
-                      0.25)
-        marks += 0.16 * np.clip(Wk + 0.3 * oldk, 0, 1.5) * bags
-        # marionette lines late in life
-        mar = _gauss(auk - 0.30, line) * ((hvk > mouth_vk) & (hvk < mouth_vk + 0.25))
-        marks += 0.25 * oldk * t["sag"] * mar
-        dark[k_] = marks
+    dark = _ageing_marks(g, W, wave_phase)
     for i, j in zip(*np.nonzero(spot_on)):
         dark[i] += 0.22 * _gauss(np.sqrt((hu[i] - spot_u[i, j]) ** 2
                                          + (hv[i] - spot_v[i, j]) ** 2), 0.05)
     # rosy cheeks in children
-    cheeks = _gauss(np.sqrt((au - 0.48) ** 2 + (hv - nose_v - 0.05) ** 2), 0.16)
-    face = skin * (shade * (1.0 - dark))[..., None]
+    cheeks = _gauss(np.sqrt((au - 0.48) ** 2 + (hv - g.nose_v - 0.05) ** 2), 0.16)
+    face = g.skin * (shade * (1.0 - dark))[..., None]
     face = face + (0.10 * child * cheeks)[..., None] * np.array([0.9, -0.2, -0.2], f32)
     # skin texture: smooth in children, uneven with age
-    face = face * (1.0 + ((0.02 + 0.06 * old) * (hair_noise - 0.5))[..., None])
-    # beard (adult men)
-    if t["beard"]:
-        beard = (hv > nose_v + 0.06) * np.clip((A - 16.0) / 6.0, 0.0, 1.0) * \
+    face = face * (1.0 + ((0.02 + 0.06 * old) * (g.hair_noise - 0.5))[..., None])
+    if t["beard"]:                                               # adult men
+        beard = (hv > g.nose_v + 0.06) * np.clip((A - 16.0) / 6.0, 0.0, 1.0) * \
             (0.30 if t["beard"] == 1 else 0.85)
-        beard = beard * np.clip((hv - nose_v - 0.06) * 8.0, 0, 1) * np.clip(au * 1.1 + 0.2, 0, 1)
-        face = _over(face, beard.astype(f32), hair_px * 0.9)
-    img = _over(img, head, face)
+        beard = beard * np.clip((hv - g.nose_v - 0.06) * 8.0, 0, 1) * np.clip(au * 1.1 + 0.2, 0, 1)
+        face = _over(face, beard.astype(f32), g.hair_px * 0.9)
+    g.img = _over(g.img, g.head, face)
 
-    # ---- eyes, brows, nose, mouth -------------------------------------------------------------
+
+def _features(g, rng):
+    """Eyes with irises, brows, nose shading and the mouth (its smile drawn per image)."""
+    f32, n, t, old, child, grow = np.float32, g.n, g.t, g.old, g.child, g.grow
+    hu, hv, a, b, px, img = g.hu, g.hv, g.a, g.b, g.px, g.img
+    eye_u, eye_v, eye_rx, eye_ry = g.eye_u, g.eye_v, g.eye_rx, g.eye_ry
+    au = np.abs(hu)
     eyes = np.clip((1.0 - np.sqrt(((au - eye_u) / eye_rx) ** 2 + ((hv - eye_v) / eye_ry) ** 2))
                    * eye_ry * b * px + 0.5, 0.0, 1.0)
-    img = _over(img, eyes, skin * 0.2 + 0.72)
+    img = _over(img, eyes, g.skin * 0.2 + 0.72)
     iris_r = eye_ry * (1.0 + 0.3 * child)
     iris = np.clip((1.0 - np.sqrt(((au - eye_u) / iris_r * 0.9) ** 2
                                   + ((hv - eye_v) / iris_r) ** 2)) * iris_r * b * px + 0.5,
                    0.0, 1.0) * eyes
     img = _over(img, iris, np.asarray(t["eye"], f32) * 0.8)
     brow_th = 0.035 * (1.3 if t["male"] else 1.0) * (0.6 + 0.4 * grow)
-    brow_arc = brow_v - 0.06 * (1.0 - ((au - eye_u) / (eye_rx * 1.3)) ** 2)
+    brow_arc = g.brow_v - 0.06 * (1.0 - ((au - eye_u) / (eye_rx * 1.3)) ** 2)
     brows = np.clip((brow_th - np.abs(hv - brow_arc)) * b * px + 0.5, 0.0, 1.0) * \
         np.clip((eye_rx * 1.3 - np.abs(au - eye_u)) * a * px + 0.5, 0.0, 1.0)
-    img = _over(img, brows * 0.85, hair_px * 0.7)
+    img = _over(img, brows * 0.85, g.hair_px * 0.7)
     nostril_u = 0.07 + 0.05 * grow
-    nostrils = _gauss(np.sqrt(((au - nostril_u) / 1.6) ** 2 + (hv - nose_v) ** 2), 0.025)
-    bridge = _gauss(hu - 0.06 * light_dir, 0.05) * (hv > eye_v) * (hv < nose_v)
+    nostrils = _gauss(np.sqrt(((au - nostril_u) / 1.6) ** 2 + (hv - g.nose_v) ** 2), 0.025)
+    bridge = _gauss(hu - 0.06 * g.light_dir, 0.05) * (hv > eye_v) * (hv < g.nose_v)
     img *= (1.0 - 0.45 * nostrils - 0.08 * bridge * grow)[..., None]
-    smile = per_image(rng.uniform(-0.3, 1.0, n))
+    smile = _per_image(g, rng.uniform(-0.3, 1.0, n))
     mouth_w = (0.20 * child + 0.28 * grow) * t["mouth_width"]
     lip = 0.055 * (1.0 - 0.45 * old) * (0.8 + 0.2 * grow)
-    mouth_c = mouth_v + (0.06 * smile - 0.05 * old * t["sag"]) * (1.0 - (hu / mouth_w) ** 2)
+    mouth_c = g.mouth_v + (0.06 * smile - 0.05 * old * t["sag"]) * (1.0 - (hu / mouth_w) ** 2)
     mouth = np.clip((lip - np.abs(hv - mouth_c)) * b * px + 0.5, 0.0, 1.0) * \
         np.clip((mouth_w - au) * a * px + 0.5, 0.0, 1.0)
-    img = _over(img, mouth, skin * np.array([0.72, 0.45, 0.45], f32))
+    g.img = _over(img, mouth, g.skin * np.array([0.72, 0.45, 0.45], f32))
 
-    # ---- hair on top: hairline recedes, hair thins ------------------------------------------
+
+def _hair_on_top(g, rng):
+    """Hair on top (the hairline recedes and the hair thins with age), then glasses."""
+    f32, n, t, A, child, ages = np.float32, g.n, g.t, g.A, g.child, g.ages
+    hu, hv, a, b, px, img = g.hu, g.hv, g.a, g.b, g.px, g.img
+    au = np.abs(hu)
     vol = t["hair_volume"]
     cap = np.clip((1.0 - np.sqrt((hu / (1.06 + vol)) ** 2
                                  + ((hv + vol) / (1.04 + vol)) ** 2)) * a * px + 0.5, 0.0, 1.0)
     rec = t["recede"] * np.clip((A - t["recede_onset"]) / 25.0, 0.0, 1.0)
-    hairline = (brow_v - 0.22 - 0.06 * child + t["hairline"] + 0.55 * hu ** 2
+    hairline = (g.brow_v - 0.22 - 0.06 * child + t["hairline"] + 0.55 * hu ** 2
                 - rec * (0.30 + 0.25 * _gauss(au - 0.45, 0.18)))
     top = np.clip((hairline - hv) * b * px * 0.7 + 0.5, 0.0, 1.0)
-    side = np.clip((au - 0.88) * a * px + 0.5, 0.0, 1.0) * (hv < eye_v + (0.5 if t["hair_long"]
-                                                                           else 0.0))
+    side = np.clip((au - 0.88) * a * px + 0.5, 0.0, 1.0) * (hv < g.eye_v + (0.5 if t["hair_long"]
+                                                                             else 0.0))
     density = np.clip(A / 4.0, 0.3, 1.0) * (1.0 - 0.55 * rec * _gauss(hv + 0.9, 0.25))
-    img = _over(img, cap * np.maximum(top, side) * density, hair_px)
-
+    img = _over(img, cap * np.maximum(top, side) * density, g.hair_px)
     if t["glasses"] and ages.max() >= 10:
+        eye_u, eye_v, eye_rx = g.eye_u, g.eye_v, g.eye_rx
         ring = np.sqrt(((au - eye_u) / (eye_rx * 1.35)) ** 2 + ((hv - eye_v) / (eye_rx * 1.0)) ** 2)
         frame = 0.8 * np.clip((0.02 - np.abs(ring - 1.0) * eye_rx) * a * px + 0.5, 0.0, 1.0)
-        wear = per_image((rng.random(n) < 0.7) & (ages >= 10))
+        wear = _per_image(g, (rng.random(n) < 0.7) & (ages >= 10))
         img = _over(img, frame * wear, np.full((1, 1, 1, 3), 0.08, f32))
+    g.img = img
 
-    # ---- camera: lighting, colour cast, old photos, blur, noise ------------------------------
-    bright = per_image(rng.uniform(0.75, 1.2, n))
-    grad = 1.0 + per_image(rng.normal(0.0, 0.15, n)) * X + per_image(rng.normal(0.0, 0.1, n)) * Y
+
+def _camera(g, rng):
+    """Lighting, white balance and contrast; old photos in grey; blur and sensor noise."""
+    f32, n, S, X, Y, img, old_photo = np.float32, g.n, g.S, g.X, g.Y, g.img, g.old_photo
+    bright = _per_image(g, rng.uniform(0.75, 1.2, n))
+    grad = (1.0 + _per_image(g, rng.normal(0.0, 0.15, n)) * X
+            + _per_image(g, rng.normal(0.0, 0.1, n)) * Y)
     img *= (bright * grad)[..., None]
     img *= rng.normal(1.0, 0.05, (n, 1, 1, 3)).astype(f32)               # white balance
-    contrast = per_image(rng.uniform(0.8, 1.15, n))[..., None]
+    contrast = _per_image(g, rng.uniform(0.8, 1.15, n))[..., None]
     img = (img - 0.5) * contrast + 0.5
     if old_photo.any():
         luma = img @ np.array([0.299, 0.587, 0.114], f32)
         vignette = 1.0 - 0.25 * (X ** 2 + Y ** 2)
         luma = (luma - 0.5) * 0.9 + 0.5 * vignette
-        g = old_photo.reshape(n, 1, 1, 1)
-        img = np.where(g, luma[..., None], img)
+        img = np.where(old_photo.reshape(n, 1, 1, 1), luma[..., None], img)
     blur_amt = np.clip(rng.uniform(-0.3, 1.0, n) + 0.6 * old_photo, 0.0, 1.0).astype(f32)
     twice = rng.random(n) < 0.25 + 0.5 * old_photo
     soft = np.nonzero(blur_amt > 0)[0]
@@ -474,13 +519,13 @@ def render_faces(ages, traits: Dict[str, object], rng: np.random.Generator, size
         if again.size:
             blurred[again] = _blur(blurred[again])
         img[soft] += blur_amt[soft].reshape(-1, 1, 1, 1) * (blurred - img[soft])
-    sigma = per_image(rng.uniform(0.005, 0.035, n) + 0.015 * old_photo)[..., None]
+    sigma = _per_image(g, rng.uniform(0.005, 0.035, n) + 0.015 * old_photo)[..., None]
     noise = rng.random((n, S, S, 3), dtype=f32)          # uniform noise, variance sigma^2
     noise -= 0.5
     if old_photo.any():                                  # film grain is colourless
         noise[old_photo] = noise[old_photo][..., :1]
     img += (sigma * np.float32(12 ** 0.5)) * noise
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    g.img = img
 
 
 def render_face(age: float, traits: Dict[str, object], rng: np.random.Generator,
@@ -493,11 +538,16 @@ def render_face(age: float, traits: Dict[str, object], rng: np.random.Generator,
 # writing the set
 
 
-def _check_args(subjects, size, images_per_subject):
-    if not isinstance(subjects, (int, np.integer)) or subjects < 1:
-        raise ValueError(f"subjects must be an integer of at least 1, got {subjects!r}.")
-    if not isinstance(size, (int, np.integer)) or size < 16:
-        raise ValueError(f"size must be an integer of at least 16 (pixels), got {size!r}.")
+def _check_args(seed, subjects, size, images_per_subject):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer)) or \
+            not 1 <= subjects <= MAX_SUBJECTS:
+        raise ValueError(f"subjects must be an integer from 1 to {MAX_SUBJECTS}, got {subjects!r}.")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or \
+            not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE} (pixels), "
+                         f"got {size!r}.")
     try:
         ok = float(images_per_subject) > 0 and np.isfinite(float(images_per_subject))
     except (TypeError, ValueError):
@@ -524,11 +574,12 @@ def generate(out_dir, seed: int = 0, subjects: int = 568, size: int = 64,
     are stored as grayscale JPEGs (PIL mode ``L``), the rest as RGB JPEGs. The same arguments
     always give byte-identical files.
     """
-    _check_args(subjects, size, images_per_subject)
+    _check_args(seed, subjects, size, images_per_subject)
     seed = int(seed)
     out_dir = Path(out_dir).expanduser().absolute()
     _check_out_dir(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    from .._io import ensure_folder
+    ensure_folder(out_dir.parent, "parent folder of the output")
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -565,6 +616,10 @@ def generate(out_dir, seed: int = 0, subjects: int = 568, size: int = 64,
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(tmp, out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        from .._io import storage_error
+        raise storage_error(out_dir, exc, "write the synthetic set") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

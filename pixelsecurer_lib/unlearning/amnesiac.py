@@ -13,6 +13,8 @@ train briefly on the relabelled data set.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from torch import nn
@@ -20,7 +22,7 @@ from torch import nn
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..training import fit
-from .retrain import crop_padding, with_defaults
+from .base import Hyperparameters as _Base, boolean, hyperparameter, positive_float, positive_int
 
 AGE_RANGE = (0.0, 101.0)
 
@@ -39,23 +41,29 @@ def gaussian_labels(data: AgeData, forget: ForgetSet, seed: int = 0, clip: bool 
     return targets
 
 
-def defaults(profile: Profile) -> dict:
-    """The hyperparameters ``unlearn`` uses when they are not given."""
-    return {"epochs": profile.amnesiac_epochs, "lr": profile.amnesiac_lr, "clip": True}
+@dataclass(frozen=True)
+class Hyperparameters(_Base):
+    """Gaussian amnesiac's settings; the defaults are the reference values (plus clipping)."""
+
+    method: ClassVar[str] = "amnesiac"
+    epochs: int = hyperparameter(1, positive_int, "epochs over the relabelled D")
+    lr: float = hyperparameter(1e-3, positive_float, "Adam learning rate")
+    clip: bool = hyperparameter(True, boolean, "clip the Gaussian labels to the age range")
 
 
 def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
-    """Images passed through a training step at the default epochs: epochs over all of D."""
-    return defaults(profile)["epochs"] * (n_forget + n_retain)
+    """Images passed through a training step at the profile's settings: epochs over all of D."""
+    return Hyperparameters.from_profile(profile).epochs * (n_forget + n_retain)
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, epochs=None, lr=None, clip=None) -> nn.Module:
     """A copy of ``original`` trained on D with D_f's labels replaced by Gaussian draws."""
-    hp = with_defaults(defaults(profile), epochs=epochs, lr=lr, clip=clip)
+    hp = Hyperparameters.from_profile(profile, epochs=epochs, lr=lr, clip=clip)
     model = copy.deepcopy(original)
-    targets = gaussian_labels(data, forget, seed=seed, clip=hp["clip"])
+    targets = gaussian_labels(data, forget, seed=seed, clip=hp.clip)
     train = np.concatenate([forget.forget, forget.retain])
-    fit(model, data, train, targets=targets, epochs=hp["epochs"], lr=hp["lr"], batch_size=profile.batch_size, seed=seed, device=device,
-        crop_padding=crop_padding(profile), desc="Gaussian amnesiac", progress=progress)
+    fit(model, data, train, targets=targets, epochs=hp.epochs, lr=hp.lr,
+        batch_size=profile.training.batch_size, seed=seed, device=device,
+        crop_padding=profile.training.crop_padding, desc="Gaussian amnesiac", progress=progress)
     return model

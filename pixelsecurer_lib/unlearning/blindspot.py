@@ -24,7 +24,8 @@ Tarun et al. (2023). Two steps:
 from __future__ import annotations
 
 import copy
-from typing import Dict, Optional, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +36,24 @@ from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..models import build_model
 from ..training import fit
-from .retrain import crop_padding, with_defaults
+from .base import (Hyperparameters as _Base, Prerequisite, hyperparameter, non_negative_float,
+                   optional, positive_float, positive_int)
+
+BLIND_SEED_OFFSET = 7919    # B's seed is the run's seed plus this prime: B and the original
+                            # model never start from the same initial weights
+
+
+@dataclass(frozen=True)
+class Hyperparameters(_Base):
+    """Blindspot's settings; the defaults are the reference values (k None: all blocks)."""
+
+    method: ClassVar[str] = "blindspot"
+    lam: float = hyperparameter(50.0, non_negative_float, "lambda, weight of L_attn")
+    k: int = hyperparameter(None, optional(positive_int), "last k blocks in L_attn")
+    epochs: int = hyperparameter(1, positive_int, "unlearning epochs over D")
+    lr: float = hyperparameter(1e-3, positive_float, "Adam learning rate of the unlearning")
+    blind_epochs: int = hyperparameter(2, positive_int, "epochs of the blindspot model B on D_r")
+    blind_lr: float = hyperparameter(0.01, positive_float, "Adam learning rate of B")
 
 
 def attention_map(activation: torch.Tensor) -> torch.Tensor:
@@ -53,14 +71,11 @@ def attention_loss(model_acts: Sequence[torch.Tensor], blind_acts: Sequence[torc
     return lam * total
 
 
-def check_hyperparameters(model: nn.Module, lam: float, k: Optional[int]) -> None:
-    if lam < 0:
-        raise ValueError(f"Blindspot lambda must be >= 0, got {lam}")
-    if k is not None:
-        blocks = model.num_blocks
-        if not isinstance(k, (int, np.integer)) or not 1 <= k <= blocks:
-            raise ValueError(f"Blindspot k must be an integer from 1 to {blocks} "
-                             f"(the model's number of blocks), got {k}")
+def check_blocks(model: nn.Module, k: Optional[int]) -> None:
+    """k must not exceed the model's number of blocks (the rest is checked by Hyperparameters)."""
+    if k is not None and not 1 <= k <= model.num_blocks:
+        raise ValueError(f"blindspot hyperparameter k={k}: expected an integer from 1 to "
+                         f"{model.num_blocks} (the model's number of blocks)")
 
 
 def blindspot_loss(model: nn.Module, blind: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -87,13 +102,25 @@ def blindspot_loss(model: nn.Module, blind: nn.Module, x: torch.Tensor, y: torch
 def train_blindspot_model(data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
                           device=None, epochs=None, lr=None, progress: bool = True) -> nn.Module:
     """Step 1: B, a fresh model trained briefly on D_r only, returned frozen in eval mode."""
-    blind = build_model(profile.model, profile.width, seed=seed + 7919)
-    fit(blind, data, forget.retain,
-        epochs=profile.blindspot_epochs if epochs is None else epochs,
-        lr=profile.blindspot_lr if lr is None else lr, batch_size=profile.batch_size,
-        seed=seed + 7919, device=device, crop_padding=crop_padding(profile), init_output=True,
+    hp = Hyperparameters.from_profile(profile, blind_epochs=epochs, blind_lr=lr)
+    blind = build_model(profile.model.architecture, profile.model.width,
+                        seed=seed + BLIND_SEED_OFFSET)
+    fit(blind, data, forget.retain, epochs=hp.blind_epochs, lr=hp.blind_lr,
+        batch_size=profile.training.batch_size, seed=seed + BLIND_SEED_OFFSET, device=device,
+        crop_padding=profile.training.crop_padding, init_output=True,
         desc="blindspot model B on D_r", progress=progress)
     return freeze(blind)
+
+
+def prerequisites(hp: Hyperparameters) -> List[Prerequisite]:
+    """Blindspot needs B before it runs: trained once per (data, forget set, seed, B's settings)."""
+    def train(data, forget, profile, seed, device, progress):
+        return train_blindspot_model(data, forget, profile, seed, device, epochs=hp.blind_epochs,
+                                     lr=hp.blind_lr, progress=progress)
+
+    return [Prerequisite(argument="blind", role="blindspot-model",
+                         settings={"epochs": hp.blind_epochs, "lr": hp.blind_lr},
+                         train=train, prepare=freeze)]
 
 
 def freeze(blind: nn.Module) -> nn.Module:
@@ -104,31 +131,29 @@ def freeze(blind: nn.Module) -> nn.Module:
     return blind
 
 
-def defaults(profile: Profile) -> dict:
-    """The hyperparameters ``unlearn`` uses when they are not given (k None: all blocks)."""
-    return {"lam": profile.blindspot_lambda, "k": None, "epochs": profile.blindspot_unlearn_epochs,
-            "lr": profile.blindspot_unlearn_lr}
-
-
 def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
-    """Images passed through a training step at the defaults: B's epochs over D_r, then the
-    unlearning epochs over all of D (B's extra forward pass on D_f is not counted)."""
-    return profile.blindspot_epochs * n_retain + defaults(profile)["epochs"] * (n_forget + n_retain)
+    """Images passed through a training step at the profile's settings: B's epochs over D_r,
+    then the unlearning epochs over all of D (B's extra forward pass on D_f is not counted)."""
+    hp = Hyperparameters.from_profile(profile)
+    return hp.blind_epochs * n_retain + hp.epochs * (n_forget + n_retain)
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, lam=None, k: Optional[int] = None, epochs=None,
-            lr=None, blind: Optional[nn.Module] = None, log: Optional[list] = None) -> nn.Module:
+            lr=None, blind_epochs=None, blind_lr=None, blind: Optional[nn.Module] = None,
+            log: Optional[list] = None) -> nn.Module:
     """Blindspot unlearning of ``original``; ``lam`` (lambda) and ``k`` as in the module doc.
 
-    ``blind`` reuses an already trained blindspot model; ``log`` (a list) receives the loss
-    parts of every batch.
+    ``blind`` reuses an already trained blindspot model (else B is trained here with
+    ``blind_epochs`` and ``blind_lr``); ``log`` (a list) receives the loss parts of every batch.
     """
-    hp = with_defaults(defaults(profile), lam=lam, k=k, epochs=epochs, lr=lr)
-    lam, k = float(hp["lam"]), hp["k"]
-    check_hyperparameters(original, lam, k)
+    hp = Hyperparameters.from_profile(profile, lam=lam, k=k, epochs=epochs, lr=lr,
+                                      blind_epochs=blind_epochs, blind_lr=blind_lr)
+    lam, k = hp.lam, hp.k
+    check_blocks(original, k)
     if blind is None:
-        blind = train_blindspot_model(data, forget, profile, seed, device, progress=progress)
+        blind = train_blindspot_model(data, forget, profile, seed, device,
+                                      epochs=hp.blind_epochs, lr=hp.blind_lr, progress=progress)
     model = copy.deepcopy(original)
     is_forget_all = np.zeros(len(data), dtype=bool)
     is_forget_all[forget.forget] = True
@@ -142,7 +167,7 @@ def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Prof
         return parts["loss"]
 
     train = np.concatenate([forget.forget, forget.retain])
-    fit(model, data, train, epochs=hp["epochs"], lr=hp["lr"], batch_size=profile.batch_size, seed=seed,
-        device=device, crop_padding=crop_padding(profile), loss_fn=loss_fn,
+    fit(model, data, train, epochs=hp.epochs, lr=hp.lr, batch_size=profile.training.batch_size,
+        seed=seed, device=device, crop_padding=profile.training.crop_padding, loss_fn=loss_fn,
         desc="Blindspot unlearning", progress=progress)
     return model

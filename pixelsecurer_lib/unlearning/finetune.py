@@ -7,30 +7,37 @@ through catastrophic forgetting of D_f. Reference: 5 epochs, Adam lr 1e-3.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..training import fit
-from .retrain import crop_padding, with_defaults
+from .base import Hyperparameters as _Base, hyperparameter, positive_float, positive_int
 
 
-def defaults(profile: Profile) -> dict:
-    """The hyperparameters ``unlearn`` uses when they are not given."""
-    return {"epochs": profile.finetune_epochs, "lr": profile.finetune_lr}
+@dataclass(frozen=True)
+class Hyperparameters(_Base):
+    """Fine-tuning's settings; the defaults are the reference values."""
+
+    method: ClassVar[str] = "finetune"
+    epochs: int = hyperparameter(5, positive_int, "epochs over D_r")
+    lr: float = hyperparameter(1e-3, positive_float, "Adam learning rate")
 
 
 def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
-    """Images passed through a training step at the default epochs: epochs over D_r."""
-    return defaults(profile)["epochs"] * n_retain
+    """Images passed through a training step at the profile's settings: epochs over D_r."""
+    return Hyperparameters.from_profile(profile).epochs * n_retain
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, epochs=None, lr=None) -> nn.Module:
     """A copy of ``original`` trained on D_r for ``epochs`` at ``lr`` (profile defaults)."""
-    hp = with_defaults(defaults(profile), epochs=epochs, lr=lr)
+    hp = Hyperparameters.from_profile(profile, epochs=epochs, lr=lr)
     model = copy.deepcopy(original)
-    fit(model, data, forget.retain, epochs=hp["epochs"], lr=hp["lr"], batch_size=profile.batch_size, seed=seed, device=device,
-        crop_padding=crop_padding(profile), desc="fine-tuning on D_r", progress=progress)
+    fit(model, data, forget.retain, epochs=hp.epochs, lr=hp.lr,
+        batch_size=profile.training.batch_size, seed=seed, device=device,
+        crop_padding=profile.training.crop_padding, desc="fine-tuning on D_r", progress=progress)
     return model

@@ -14,6 +14,8 @@ no gradient.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,27 +25,32 @@ from torch import nn
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..training import fit
-from .retrain import crop_padding, with_defaults
+from .base import Hyperparameters as _Base, hyperparameter, optional, positive_float, positive_int
 
 
-def defaults(profile: Profile) -> dict:
-    """The hyperparameters ``unlearn`` uses when they are not given (tau None: the age sd)."""
-    return {"epochs": profile.neggrad_epochs, "lr": profile.neggrad_lr, "tau": None}
+@dataclass(frozen=True)
+class Hyperparameters(_Base):
+    """NegGrad+'s settings (tau None: the standard deviation of the training ages)."""
+
+    method: ClassVar[str] = "neggrad"
+    epochs: int = hyperparameter(1, positive_int, "epochs over D")
+    lr: float = hyperparameter(1e-3, positive_float, "Adam learning rate")
+    tau: float = hyperparameter(None, optional(positive_float), "cap of the forget loss (years)")
 
 
 def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
-    """Images passed through a training step at the default epochs: epochs over all of D."""
-    return defaults(profile)["epochs"] * (n_forget + n_retain)
+    """Images passed through a training step at the profile's settings: epochs over all of D."""
+    return Hyperparameters.from_profile(profile).epochs * (n_forget + n_retain)
 
 
 def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
             device=None, progress: bool = True, tau=None, epochs=None, lr=None) -> nn.Module:
     """A copy of ``original`` trained with the bounded NegGrad+ loss above."""
-    hp = with_defaults(defaults(profile), tau=tau, epochs=epochs, lr=lr)
+    hp = Hyperparameters.from_profile(profile, tau=tau, epochs=epochs, lr=lr)
     train = np.concatenate([forget.forget, forget.retain])
-    tau = float(data.ages[train].std()) if hp["tau"] is None else float(hp["tau"])
+    tau = float(data.ages[train].std()) if hp.tau is None else hp.tau
     if tau <= 0:
-        raise ValueError(f"NegGrad+ tau must be positive, got {tau}")
+        raise ValueError(f"NegGrad+ tau must be positive, got {tau} (all training ages are equal)")
     is_forget_all = np.zeros(len(data), dtype=bool)
     is_forget_all[forget.forget] = True
 
@@ -57,7 +64,8 @@ def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Prof
         return (1 - share) * l_r - share * torch.clamp(l_f, max=tau)
 
     model = copy.deepcopy(original)
-    fit(model, data, train, epochs=hp["epochs"], lr=hp["lr"],
-        batch_size=profile.batch_size, seed=seed, device=device,
-        crop_padding=crop_padding(profile), loss_fn=loss_fn, desc="NegGrad+", progress=progress)
+    fit(model, data, train, epochs=hp.epochs, lr=hp.lr,
+        batch_size=profile.training.batch_size, seed=seed, device=device,
+        crop_padding=profile.training.crop_padding, loss_fn=loss_fn, desc="NegGrad+",
+        progress=progress)
     return model
