@@ -1,7 +1,8 @@
 """The trained-model cache (chapter 04-original-model, "Where models come from").
 
 ``get_or_train(spec, build, train)`` returns the model trained under ``spec``: loaded in a
-second if any chapter (or script) trained it before, trained and stored otherwise.
+second if any chapter (or script) trained it before, or if the release ships a checkpoint
+of exactly this spec (``BUNDLED``), trained and stored otherwise.
 ``cached_predictions(key, n, compute)`` does the same for a model's predictions on a set of
 images, so a later chapter does not predict again what an earlier one did.
 
@@ -34,6 +35,9 @@ from .config import cache_dir
 
 TRAINING_CODE_VERSION = 5
 MODEL_FORMAT = "pixelsecurer-model/2"     # weights-only payload; /1 was a pickled dict
+# Small cpu-profile checkpoints shipped with the release (``make checkpoints`` writes them), so
+# that a chapter opened alone in Colab need not train: used only when their key matches exactly.
+BUNDLED = Path(__file__).resolve().parent / "checkpoints"
 
 
 def _canonical(spec: Dict[str, Any]) -> str:
@@ -51,6 +55,11 @@ def spec_key(spec: Dict[str, Any]) -> str:
 def model_path(spec: Dict[str, Any]) -> Path:
     """Where the model for ``spec`` is (or would be) stored."""
     return cache_dir() / "models" / f"{spec_key(spec)}.pt"
+
+
+def bundled_path(key: str) -> Path:
+    """Where a checkpoint shipped with the package for ``key`` would be."""
+    return BUNDLED / "models" / f"{key}.pt"
 
 
 @dataclass
@@ -107,6 +116,12 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
             return _load_model(path, spec, key, build)
         except CorruptFile:
             pass                            # re-checked (and reported) under the lock below
+    shipped = bundled_path(key)
+    if shipped.exists():                    # the release's own checkpoint of this exact spec
+        try:
+            return _load_model(shipped, spec, key, build)
+        except CorruptFile as exc:
+            warnings.warn(f"ignoring shipped checkpoint ({exc}); training", stacklevel=2)
     with file_lock(path.with_suffix(".lock")):
         if path.exists():
             try:

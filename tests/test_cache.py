@@ -261,3 +261,27 @@ def test_every_stored_file_is_loaded_without_pickle():
         assert "weights_only=False" not in text, path
         assert "allow_pickle=True" not in text, path
         assert "pickle.load" not in text, path
+
+
+def test_a_shipped_checkpoint_serves_only_its_exact_spec_and_retraining_reproduces_it(
+        tiny_agedb, tmp_path, monkeypatch):
+    def fresh_context(cache_name):
+        monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / cache_name))
+        return psl.setup_chapter(profile="smoke", device="cpu", data_root=tiny_agedb,
+                                 progress=False, verbose=False)
+
+    trained = fresh_context("maker").original(seed=3)
+    bundle = tmp_path / "bundle" / "models"
+    bundle.mkdir(parents=True)
+    for path in (cache.model_path(trained.spec), _io.checksum_path(cache.model_path(trained.spec))):
+        shutil.copy(path, bundle / path.name)
+    monkeypatch.setattr(cache, "BUNDLED", bundle.parent)
+    student = fresh_context("student")                  # an empty cache, as in a fresh Colab
+    shipped = student.original(seed=3)
+    assert shipped.from_cache and shipped.key == trained.key
+    assert not student.original(seed=4).from_cache      # another spec is trained, not borrowed
+    monkeypatch.setattr(cache, "BUNDLED", tmp_path / "no-bundle")
+    again = fresh_context("again").original(seed=3)     # retrained from scratch
+    assert not again.from_cache
+    for (k, v), w in zip(shipped.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(v.cpu(), w.cpu()), k
