@@ -18,7 +18,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -e '.[book,test]'
+	$(PY) -m pip install -e '.[book,test,cluster]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -1,4 +1,4 @@
-"""The ``pixelsecurer`` command: ``synth``, ``describe``, ``experiment`` (see the README).
+"""The ``pixelsecurer`` command: ``synth``, ``describe``, ``experiment``, ``sweep`` (see the README).
 
 Errors print one line on stderr and exit with status 2 (bad input) or 1 (anything else).
 """
@@ -57,8 +57,59 @@ def _cmd_experiment(args) -> int:
             "w1_to_retrain", "mia_forget", "seconds"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"noise floor W1 (retrain vs retrain): {payload['noise_floor_w1']}")
+    _print_verdicts(payload)
     if args.json:
         print(f"wrote {args.json}")
+    return 0
+
+
+def _print_verdicts(payload: dict) -> None:
+    """The paired comparisons of W1 to retraining, one line each (several seeds only)."""
+    from .stats import verdict
+
+    rows = [r for r in payload.get("comparisons", []) if r["metric"] == "w1_to_retrain"]
+    if rows:
+        print("W1 to retrain, paired by seed (a - b, 95% t interval):")
+    for r in rows:
+        spec = f"{r['forget']}: " if r.get("forget") else ""
+        print(f"  {spec}{r['a']} - {r['b']}: {r['mean_diff']:+.3f} "
+              f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] n={r['n']} -> {verdict(r)}")
+
+
+def _cmd_sweep(args) -> int:
+    from .config import get_profile
+    from .experiment import parse_methods
+    from .sweep import run_sweep, split_forget_specs, write_json
+
+    forgets = split_forget_specs(args.forget)      # bad input is refused before any work
+    methods = parse_methods(args.methods)
+    get_profile(args.profile)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.max_retries < 0:
+        raise ValueError(f"--max-retries must be 0 or more, got {args.max_retries}")
+    if args.address and args.engine != "ray":
+        raise ValueError("--address needs --engine ray")
+    data = None if args.data in (None, "synthetic") else args.data
+    if data is not None and not Path(data).exists():
+        raise FileNotFoundError(f"{data}: --data folder does not exist (expected 'synthetic' or an AgeDB folder)")
+    out = Path(args.json) if args.json else None
+    if out is not None and not out.parent.is_dir():
+        raise FileNotFoundError(f"{out.parent}: folder for --json does not exist")
+    journal = out.with_name(out.name + ".partial.jsonl") if out is not None else None
+    payload = run_sweep(forgets, methods=methods, seeds=args.seeds, profile=args.profile,
+                        data=data, device=args.device, engine=args.engine, address=args.address,
+                        num_cpus=args.cpus, max_retries=args.max_retries, journal=journal,
+                        threads=args.threads)
+    timing = payload["timing"]
+    print(f"{len(payload['results'])} rows ({timing['tasks_run']} tasks run, "
+          f"{timing['tasks_resumed']} from the journal) on {args.engine} in "
+          f"{timing['wall_seconds']:.1f} s")
+    _print_verdicts(payload)
+    if out is not None:
+        write_json(payload, out)
+        journal.unlink(missing_ok=True)
+        print(f"wrote {out}")
     return 0
 
 
@@ -95,6 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--json", default=None, help="write the results to this JSON file")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
     exp.set_defaults(func=_cmd_experiment)
+
+    sweep = sub.add_parser("sweep", help="many forget sets x seeds x methods, locally or on Ray")
+    sweep.add_argument("--data", default="synthetic", help="'synthetic' or an AgeDB folder")
+    sweep.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
+    sweep.add_argument("--forget", required=True, help="one or more forget specs, comma-separated")
+    sweep.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
+    sweep.add_argument("--seeds", type=int, required=True)
+    sweep.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: one task after another here; ray: Ray tasks")
+    sweep.add_argument("--address", default=None, help="Ray cluster to join (default: start one here)")
+    sweep.add_argument("--cpus", type=int, default=None, help="cores for a Ray started here (default: all)")
+    sweep.add_argument("--max-retries", type=int, default=2, help="runs again of a failed task")
+    sweep.add_argument("--threads", type=int, default=None,
+                       help="CPU threads per task (default: this machine's torch default); "
+                            "the same seed gives the same numbers only with the same count")
+    sweep.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
+    sweep.add_argument("--json", default=None, help="write the results to this JSON file")
+    sweep.set_defaults(func=_cmd_sweep)
     return parser
 
 
@@ -106,6 +175,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"pixelsecurer {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from .sweep import SweepFailed
+
+        if not isinstance(exc, SweepFailed):
+            raise
+        print(f"pixelsecurer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"pixelsecurer {args.command}: interrupted", file=sys.stderr)
         return 130

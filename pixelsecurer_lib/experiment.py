@@ -150,10 +150,20 @@ def _clean(value):
 
 
 def experiment_to_json(df: pd.DataFrame, path) -> dict:
-    """Write ``{"config", "results", "noise_floor_w1"}`` (the CLI contract) atomically."""
+    """Write ``{"config", "results", "noise_floor_w1"}`` (the CLI contract) atomically.
+
+    With more than one seed it adds ``summary`` and ``comparisons``: means over seeds and
+    differences between methods paired by seed, each with its 95% interval (``stats``).
+    """
     payload = {"config": df.attrs.get("config", {}),
                "results": [{k: _clean(v) for k, v in row.items()} for row in df.to_dict("records")],
                "noise_floor_w1": _clean(df.attrs.get("noise_floor_w1"))}
+    if len(df) and df["seed"].nunique() > 1:
+        from .stats import seed_comparisons, seed_summary
+
+        payload["summary"] = [{k: _clean(v) for k, v in row.items()} for row in seed_summary(df)]
+        payload["comparisons"] = [{k: _clean(v) for k, v in row.items()}
+                                  for row in seed_comparisons(df)]
     if path is not None:
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "w") as handle:
