@@ -107,3 +107,19 @@ def anamnesis_index(original: nn.Module, unlearned: nn.Module, retrained: nn.Mod
     for name, run in runs.items():
         out.update({f"{name}_{k}": v for k, v in run.items()})
     return out
+
+
+def method_anamnesis(ctx, method: str, forget, seed: int = 0, **options) -> Dict[str, float]:
+    """AIN of ``method`` on the forget spec ``forget`` for one seed, from a chapter context:
+    relearning on the training part D, L_f on the validation images of D_f (the reference's
+    choice; the test images of D_f when the validation part has none)."""
+    from .unlearning.retrain import crop_padding
+
+    fs = ctx.forget_set(forget)
+    eval_indices = fs.val_forget if len(fs.val_forget) else fs.test_forget
+    options.setdefault("crop_padding", crop_padding(ctx.profile))
+    result = anamnesis_index(ctx.original(seed).model, ctx.unlearned(method, fs, seed).model,
+                             ctx.retrained(fs, seed).model, ctx.data, ctx.split.train,
+                             eval_indices, seed=seed, device=ctx.device, **options)
+    return {"forget": str(fs.spec), "method": method, "seed": seed,
+            "eval_images": int(len(eval_indices)), **result}

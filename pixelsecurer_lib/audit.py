@@ -30,6 +30,7 @@ what the benchmark uses. The t test assumes roughly normal predictions across se
 """
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Iterable, Optional, Sequence
 
 import numpy as np
@@ -71,7 +72,8 @@ def welch_p_values(method_predictions, retrained_predictions) -> Dict[str, np.nd
                          f"got shapes {m.shape} and {r.shape}")
     if m.shape[0] < 2 or r.shape[0] < 2:
         raise ValueError(f"each group needs at least 2 models, got {m.shape[0]} and {r.shape[0]}")
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # zero spread: handled just below
         p = _scipy_stats.ttest_ind(m, r, axis=0, equal_var=False).pvalue
     diff = m.mean(axis=0) - r.mean(axis=0)
     flat = ~np.isfinite(p)
