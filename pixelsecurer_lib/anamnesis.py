@@ -109,17 +109,37 @@ def anamnesis_index(original: nn.Module, unlearned: nn.Module, retrained: nn.Mod
     return out
 
 
-def method_anamnesis(ctx, method: str, forget, seed: int = 0, **options) -> Dict[str, float]:
-    """AIN of ``method`` on the forget spec ``forget`` for one seed, from a chapter context:
-    relearning on the training part D, L_f on the validation images of D_f (the reference's
-    choice; the test images of D_f when the validation part has none)."""
+def methods_anamnesis(ctx, methods, forget, seed: int = 0, *, alpha: float = DEFAULT_ALPHA,
+                      **relearn) -> list:
+    """AIN of each of ``methods`` on the forget spec ``forget`` for one seed, from a chapter
+    context (one row per method). Relearning uses the training part D; L_f is measured on the
+    validation images of D_f (the reference's choice; the test images of D_f when the
+    validation part has none). The retrained model is relearned once and shared by all rows."""
     from .unlearning.retrain import crop_padding
 
+    if alpha < 0:
+        raise ValueError(f"alpha must be 0 or more, got {alpha}")
     fs = ctx.forget_set(forget)
-    eval_indices = fs.val_forget if len(fs.val_forget) else fs.test_forget
-    options.setdefault("crop_padding", crop_padding(ctx.profile))
-    result = anamnesis_index(ctx.original(seed).model, ctx.unlearned(method, fs, seed).model,
-                             ctx.retrained(fs, seed).model, ctx.data, ctx.split.train,
-                             eval_indices, seed=seed, device=ctx.device, **options)
-    return {"forget": str(fs.spec), "method": method, "seed": seed,
-            "eval_images": int(len(eval_indices)), **result}
+    evaluation = fs.val_forget if len(fs.val_forget) else fs.test_forget
+    if len(evaluation) == 0:
+        raise ValueError(f"forget set {fs.spec} has no validation or test images to measure L_f on")
+    relearn.setdefault("crop_padding", crop_padding(ctx.profile))
+    original_mae = float(np.abs(ctx.predict(ctx.original(seed), evaluation)
+                                - ctx.data.ages[evaluation]).mean())
+    target = (1.0 + alpha) * original_mae
+
+    def steps(model):
+        return relearn_steps(model, ctx.data, ctx.split.train, evaluation, target, seed=seed,
+                             device=ctx.device, **relearn)
+
+    retrained = steps(ctx.retrained(fs, seed).model)
+    rows = []
+    for method in methods:
+        run = steps(ctx.unlearned(method, fs, seed).model)
+        rows.append({"forget": str(fs.spec), "method": method, "seed": seed,
+                     "ain": run["steps"] / retrained["steps"], "alpha": alpha,
+                     "target_mae": target, "original_forget_mae": original_mae,
+                     "eval_images": int(len(evaluation)),
+                     **{f"unlearned_{k}": v for k, v in run.items()},
+                     **{f"retrained_{k}": v for k, v in retrained.items()}})
+    return rows

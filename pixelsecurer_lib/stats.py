@@ -32,7 +32,9 @@ noise floor" asks whether the method is farther from retraining than retraining 
 """
 from __future__ import annotations
 
+import json
 from itertools import combinations
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -162,3 +164,23 @@ def comparison_table(comparisons: Sequence[Dict], metric: Optional[str] = None) 
     table = table.copy()
     table["verdict"] = [verdict(r) for r in table.to_dict("records")]
     return table.reset_index(drop=True)
+
+
+def stored_results_path(profile: str) -> Path:
+    """Where the library keeps the stored many-seed results of ``profile`` (written by
+    ``make bench``'s seeds section)."""
+    return Path(__file__).resolve().parent / "stored" / f"seeds-{profile}.json"
+
+
+def stored_seed_results(profile) -> Optional[Dict]:
+    """The many-seed sweep that ``make bench`` stored for ``profile`` (a name or a Profile):
+    ``config``, ``results``, ``summary``, ``comparisons`` and ``provenance`` (commit, date,
+    machine, command); None when none is stored (chapter 08 then computes its own)."""
+    name = getattr(profile, "name", profile)
+    path = stored_results_path(str(name))
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: stored results are not valid JSON ({exc})") from exc

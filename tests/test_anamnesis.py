@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelsecurer_lib.anamnesis import anamnesis_index, method_anamnesis, relearn_steps
+from pixelsecurer_lib.anamnesis import anamnesis_index, methods_anamnesis, relearn_steps
 from pixelsecurer_lib.models import build_model
 from pixelsecurer_lib.training import evaluate_mae, fit
 
@@ -47,13 +47,15 @@ def test_ain_of_the_retrained_model_is_one_and_the_original_relearns_faster(tiny
     assert again == leaked                                  # same seed, same counts on the CPU
 
 
-def test_method_anamnesis_reads_its_models_from_the_context(tiny_ctx):
-    result = method_anamnesis(tiny_ctx, "amnesiac", "age:0-30", seed=0, batch_size=32,
-                              max_epochs=2)
-    assert result["method"] == "amnesiac" and result["eval_images"] > 0
-    assert result["ain"] == result["unlearned_steps"] / result["retrained_steps"]
+def test_methods_anamnesis_reads_its_models_from_the_context(tiny_ctx):
+    rows = methods_anamnesis(tiny_ctx, ["retrain", "amnesiac"], "age:0-30", seed=0,
+                             batch_size=32, max_epochs=2)
+    assert [r["method"] for r in rows] == ["retrain", "amnesiac"]
+    assert rows[0]["ain"] == 1.0                      # the retrained model against itself
+    assert rows[1]["ain"] == rows[1]["unlearned_steps"] / rows[1]["retrained_steps"]
+    assert rows[1]["eval_images"] > 0
     with pytest.raises(ValueError, match="alpha"):
-        method_anamnesis(tiny_ctx, "amnesiac", "age:0-30", alpha=-1)
+        methods_anamnesis(tiny_ctx, ["amnesiac"], "age:0-30", alpha=-1)
 
 
 def test_best_checkpoint_restores_the_epoch_with_the_lowest_validation_error(tiny_ctx):
