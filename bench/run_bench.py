@@ -202,34 +202,37 @@ def bench_seeds(seeds: int, profile: str, cache: Path) -> dict:
 
 
 def store_seed_results(payload: dict) -> Path:
-    """Ship the seeds section with the library (``stats.stored_seed_results``), so that
+    """Ship the seeds section with the library (``pixelsecurer_lib.stored``), so that
     chapter 08 can show it with its provenance, also in Colab where no repository is at hand."""
-    from pixelsecurer_lib.stats import stored_results_path
+    from pixelsecurer_lib.stored import save_stored
 
-    target = stored_results_path(payload["config"]["profile"])
-    target.parent.mkdir(parents=True, exist_ok=True)
     keep = {k: payload[k] for k in ("config", "results", "noise_floor_w1", "summary",
                                     "comparisons", "timing", "provenance") if k in payload}
     keep["config"] = {k: v for k, v in keep["config"].items() if k != "data_root"}
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(keep, indent=1))
-    tmp.replace(target)
-    return target
+    keep["config"]["data"] = "synthetic" if payload["config"].get("data_root") is None else "folder"
+    return save_stored("seeds", payload["config"]["profile"], keep)
 
 
-def bench_audit(k: int, profile: str, cache: Path) -> dict:
-    """The per-example audit with K models per group (models from the seeds section)."""
+def bench_audit(k: int, profile: str, cache: Path, store: bool = False) -> dict:
+    """The per-example audit with K models per group (models from the seeds section); with
+    ``store``, its compact form is kept with the library for chapter 09."""
+    import pandas as pd
+
     import pixelsecurer_lib as psl
-    from pixelsecurer_lib.audit import run_audit
+    from pixelsecurer_lib.audit import compact_audit, run_audit
+    from pixelsecurer_lib.stored import save_stored
 
     os.environ["PIXELSECURER_CACHE"] = str(cache)
     torch_threads(1)                     # the seeds section trained with one thread per task
     ctx = psl.setup_chapter(profile=profile, device="cpu", progress=False, verbose=False)
     out = {"k": k, "profile": profile, "scores": [], "exposed_by_age": {}}
+    all_scores, all_examples = [], []
     for forget in SEED_FORGETS:
         t = time.perf_counter()
         scores, per_example = run_audit(ctx, forget, [m for m in METHODS if m != "retrain"],
                                         seeds=range(k))
+        all_scores.append(scores)
+        all_examples.append(per_example)
         out["scores"] += json.loads(scores.to_json(orient="records"))
         per_example["decade"] = (per_example["age"] // 10) * 10
         out["exposed_by_age"][forget] = json.loads(
@@ -237,6 +240,12 @@ def bench_audit(k: int, profile: str, cache: Path) -> dict:
             .to_json(orient="records"))
         print(f"audit {forget}: {time.perf_counter() - t:.0f} s", flush=True)
     out["provenance"] = provenance()
+    if store:
+        stored = compact_audit(pd.concat(all_scores, ignore_index=True),
+                               pd.concat(all_examples, ignore_index=True))
+        stored.update(config={"k": k, "profile": profile, "data": "synthetic",
+                              "forgets": list(SEED_FORGETS)}, provenance=out["provenance"])
+        print(f"stored {save_stored('audit', profile, stored)}", flush=True)
     return out
 
 
@@ -607,7 +616,8 @@ def main(argv=None) -> int:
                    "experiments": lambda: bench_experiments(args.seeds, args.profile),
                    "book": bench_book, "test": bench_test,
                    "seeds": lambda: bench_seeds(args.many_seeds, args.profile, cache),
-                   "audit": lambda: bench_audit(args.audit_k, args.profile, cache),
+                   "audit": lambda: bench_audit(args.audit_k, args.profile, cache,
+                                                store=results_path == RESULTS),
                    "ain": lambda: bench_ain(args.ain_seeds, args.profile, cache),
                    "sweep": lambda: bench_sweep(cache)}
         for section in sections:

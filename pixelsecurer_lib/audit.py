@@ -30,6 +30,7 @@ what the benchmark uses. The t test assumes roughly normal predictions across se
 """
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Dict, Iterable, Optional, Sequence
 
@@ -142,9 +143,40 @@ def run_audit(ctx, forget, methods: Sequence[str], seeds, q: float = DEFAULT_Q,
         frame = per_example_audit(stacked_predictions(ctx, name, fs, seeds), retrained, q=q,
                                   examples=np.arange(len(fs.forget)))
         frame.insert(0, "method", name)
+        frame.insert(0, "forget", str(fs.spec))
         frame["index"] = fs.forget
         frame["age"] = ctx.data.ages[fs.forget]
         frames.append(frame)
         scores.append({"forget": str(fs.spec), "method": name, "models_per_group": len(seeds),
                        "q": q, **exposure_score(frame)})
     return pd.DataFrame(scores), pd.concat(frames, ignore_index=True)
+
+
+def compact_audit(scores: pd.DataFrame, per_example: pd.DataFrame) -> Dict:
+    """The audit in a small JSON-able form for ``stored`` (per forget set: the true ages once,
+    and per method the rounded differences and the positions of the exposed images)."""
+    examples = {}
+    for forget in dict.fromkeys(scores["forget"]):
+        methods = list(scores.loc[scores["forget"] == forget, "method"])
+        part = per_example[per_example["method"].isin(methods)]
+        if "forget" in part:
+            part = part[part["forget"] == forget]
+        first = part[part["method"] == methods[0]]
+        examples[forget] = {"age": [int(a) for a in first["age"]], "methods": {
+            m: {"diff": [round(float(d), 2) for d in rows["diff"]],
+                "exposed": [int(i) for i in np.flatnonzero(rows["exposed"].to_numpy(bool))]}
+            for m, rows in part.groupby("method", sort=False)}}
+    return {"scores": json.loads(scores.to_json(orient="records")), "examples": examples}
+
+
+def expand_audit(stored: Dict):
+    """``(scores, per_example)`` back from :func:`compact_audit`'s form (per_example has the
+    columns the figure needs: forget, method, age, diff, exposed)."""
+    frames = []
+    for forget, part in stored["examples"].items():
+        for method, values in part["methods"].items():
+            exposed = np.zeros(len(part["age"]), dtype=bool)
+            exposed[values["exposed"]] = True
+            frames.append(pd.DataFrame({"forget": forget, "method": method, "age": part["age"],
+                                        "diff": values["diff"], "exposed": exposed}))
+    return pd.DataFrame(stored["scores"]), pd.concat(frames, ignore_index=True)

@@ -32,7 +32,6 @@ noise floor" asks whether the method is farther from retraining than retraining 
 """
 from __future__ import annotations
 
-import json
 from itertools import combinations
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -100,21 +99,16 @@ def seed_summary(df: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS) ->
     optional). Methods without a value (retrain's own W1) are left out.
     """
     rows = []
-    for forget, group in _groups(df):
-        for metric in metrics:
-            if metric not in group:
+    for forget, metric, methods, table in _seed_tables(df, metrics):
+        for method in methods + ([NOISE_FLOOR] if NOISE_FLOOR in table else []):
+            values = table[method].dropna().tolist()
+            if not values:
                 continue
-            table = _by_seed(group, metric)
-            columns = _methods_in_order(group) + ([NOISE_FLOOR] if NOISE_FLOOR in table else [])
-            for method in columns:
-                values = table[method].dropna().tolist() if method in table else []
-                if not values:
-                    continue
-                ci = mean_ci95(values)
-                half = ci["ci95"] if ci["n"] > 1 else float("nan")
-                row = {"method": method, "metric": metric, "mean": ci["mean"],
-                       "ci_low": ci["mean"] - half, "ci_high": ci["mean"] + half, "n": ci["n"]}
-                rows.append({"forget": forget, **row} if forget is not None else row)
+            ci = mean_ci95(values)
+            half = ci["ci95"] if ci["n"] > 1 else float("nan")
+            row = {"method": method, "metric": metric, "mean": ci["mean"],
+                   "ci_low": ci["mean"] - half, "ci_high": ci["mean"] + half, "n": ci["n"]}
+            rows.append({"forget": forget, **row} if forget is not None else row)
     return rows
 
 
@@ -123,21 +117,26 @@ def seed_comparisons(df: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS
     """Every pair of methods (in table order), per metric, paired by seed; for W1 also each
     method against the per-seed noise floor. ``mean_diff`` is a minus b."""
     rows = []
+    for forget, metric, methods, table in _seed_tables(df, metrics):
+        methods = [m for m in methods if table[m].notna().any()]
+        pairs = list(combinations(methods, 2))
+        if NOISE_FLOOR in table:
+            pairs += [(m, NOISE_FLOOR) for m in methods]
+        for a, b in pairs:
+            result = paired_difference_interval(table[a].tolist(), table[b].tolist(),
+                                                confidence=confidence)
+            row = {"a": a, "b": b, "metric": metric, **result}
+            rows.append({"forget": forget, **row} if forget is not None else row)
+    return rows
+
+
+def _seed_tables(df: pd.DataFrame, metrics: Sequence[str]):
+    """(forget, metric, methods in table order, seeds x methods table) for each forget set and
+    each metric the table has."""
     for forget, group in _groups(df):
         for metric in metrics:
-            if metric not in group:
-                continue
-            table = _by_seed(group, metric)
-            methods = [m for m in _methods_in_order(group) if table[m].notna().any()]
-            pairs = list(combinations(methods, 2))
-            if NOISE_FLOOR in table:
-                pairs += [(m, NOISE_FLOOR) for m in methods]
-            for a, b in pairs:
-                result = paired_difference_interval(table[a].tolist(), table[b].tolist(),
-                                                    confidence=confidence)
-                row = {"a": a, "b": b, "metric": metric, **result}
-                rows.append({"forget": forget, **row} if forget is not None else row)
-    return rows
+            if metric in group:
+                yield forget, metric, _methods_in_order(group), _by_seed(group, metric)
 
 
 def _groups(df: pd.DataFrame):
@@ -166,21 +165,43 @@ def comparison_table(comparisons: Sequence[Dict], metric: Optional[str] = None) 
     return table.reset_index(drop=True)
 
 
-def stored_results_path(profile: str) -> Path:
-    """Where the library keeps the stored many-seed results of ``profile`` (written by
-    ``make bench``'s seeds section)."""
-    return Path(__file__).resolve().parent / "stored" / f"seeds-{profile}.json"
+def closest_to_retraining(comparisons: Sequence[Dict], summary: Sequence[Dict],
+                          methods: Sequence[str], forget: Optional[str] = None,
+                          metric: str = "w1_to_retrain") -> Dict:
+    """Which of ``methods`` has the lowest mean ``metric``, and which others the paired
+    intervals cannot tell apart from it (``ties``); ``beats_floor`` says whether the best is
+    distinguishably above the noise floor (True), or not distinguishable from it (False)."""
+    def keep(row):
+        return row["metric"] == metric and (forget is None or row.get("forget") == forget)
+
+    means = {r["method"]: r["mean"] for r in summary if keep(r) and r["method"] in methods}
+    if not means:
+        raise ValueError(f"no {metric} summary for any of {', '.join(methods)}")
+    best = min(means, key=means.get)
+    pairs = {(r["a"], r["b"]): r for r in comparisons if keep(r)}
+    ties = []
+    for other in means:
+        row = pairs.get((best, other)) or pairs.get((other, best))
+        if other != best and row is not None and not row["distinguishable"]:
+            ties.append(other)
+    floor = pairs.get((best, NOISE_FLOOR))
+    return {"best": best, "mean": means[best], "ties": ties,
+            "above_floor": None if floor is None else bool(floor["distinguishable"]
+                                                             and floor["mean_diff"] > 0),
+            "floor_row": floor}
+
+
+def stored_results_path(profile) -> Path:
+    """Where the library keeps the many-seed results of ``profile`` (``stored``)."""
+    from .stored import stored_path
+
+    return stored_path("seeds", profile)
 
 
 def stored_seed_results(profile) -> Optional[Dict]:
     """The many-seed sweep that ``make bench`` stored for ``profile`` (a name or a Profile):
     ``config``, ``results``, ``summary``, ``comparisons`` and ``provenance`` (commit, date,
     machine, command); None when none is stored (chapter 08 then computes its own)."""
-    name = getattr(profile, "name", profile)
-    path = stored_results_path(str(name))
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: stored results are not valid JSON ({exc})") from exc
+    from .stored import load_stored
+
+    return load_stored("seeds", profile)

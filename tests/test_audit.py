@@ -59,3 +59,15 @@ def test_audit_of_the_context_models_with_its_figure(tiny_ctx):
     assert len(fig.axes) == 3
     with pytest.raises(ValueError, match="at least 2 seeds"):
         run_audit(tiny_ctx, "age:0-30", ["original"], seeds=1)
+
+
+def test_the_stored_form_gives_back_the_figure_data(tiny_ctx):
+    from pixelsecurer_lib.audit import compact_audit, expand_audit
+
+    scores, per_example = run_audit(tiny_ctx, "age:0-30", ["amnesiac"], seeds=2)
+    stored = compact_audit(scores, per_example)
+    again_scores, again = expand_audit(stored)
+    assert list(again_scores["exposed"]) == list(scores["exposed"])
+    assert list(again["exposed"]) == list(per_example["exposed"])
+    assert np.allclose(again["diff"], per_example["diff"], atol=0.006)
+    assert list(again["age"]) == list(per_example["age"])

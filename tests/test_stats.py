@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from pixelsecurer_lib.stats import (NOISE_FLOOR, comparison_table, paired_difference_interval,
+from pixelsecurer_lib.stats import (NOISE_FLOOR, closest_to_retraining, comparison_table,
+                                    paired_difference_interval,
                                     seed_comparisons, seed_summary, verdict)
 
 
@@ -103,3 +104,15 @@ def test_comparisons_cover_every_pair_and_each_method_against_the_floor():
     row = next(r for r in comparisons if r["metric"] == "forget_mae"
                and (r["a"], r["b"]) == ("retrain", "amnesiac"))
     assert row["mean_diff"] == pytest.approx(1.0) and row["distinguishable"]
+
+
+def test_closest_to_retraining_names_the_best_and_its_ties():
+    table = _table()
+    summary, comparisons = seed_summary(table), seed_comparisons(table)
+    result = closest_to_retraining(comparisons, summary, ["amnesiac", "blindspot"])
+    assert result["best"] in ("amnesiac", "blindspot") and len(result["ties"]) == 1
+    assert result["above_floor"] is True             # both sit well above a floor of ~0.3
+    alone = closest_to_retraining(comparisons, summary, ["original", "amnesiac"])
+    assert alone["best"] == "amnesiac" and alone["ties"] == []
+    with pytest.raises(ValueError, match="no w1_to_retrain"):
+        closest_to_retraining(comparisons, summary, ["magic"])
