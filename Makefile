@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 BOOK_PROFILE ?= cpu
 TEST_CACHE ?= $(CURDIR)/.cache/test
 TEST_BUILD ?= $(CURDIR)/_build/test-book
+GPU_WHEELS ?= $(CURDIR)/_build/gpu-wheels
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb book/assignments/*.ipynb))
 
-.PHONY: all install book test unit nbval solutions book-test browser-check test-gpu test-browser bench sync clean
+.PHONY: all install book test unit nbval solutions book-test browser-check test-gpu gpu-wheels test-browser bench sync clean
 
 all: book
 
@@ -18,7 +19,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -e '.[book,test]'
+	$(PY) -m pip install -e '.[book,test,cluster]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -56,6 +57,17 @@ test: unit nbval solutions book-test browser-check
 
 test-gpu: install
 	bash bench/test_gpu.sh
+
+# On a connected machine: the wheels the offline GPU machine lacks (Jupyter, nbval, jupytext,
+# ipywidgets and their dependencies; not torch, numpy & co., which it has), for manylinux
+# x86_64 and CPython 3.12, into $(GPU_WHEELS) (ignored by git). Copy the repository with that
+# folder to the GPU machine and run `bash bench/test_gpu.sh` there.
+gpu-wheels: install
+	rm -rf $(GPU_WHEELS)
+	$(PY) -m pip download --only-binary=:all: --platform manylinux2014_x86_64 \
+		--platform manylinux_2_28_x86_64 --python-version 3.12 --implementation cp \
+		--dest $(GPU_WHEELS) -r bench/gpu-requirements.txt
+	@du -sh $(GPU_WHEELS); $(PY) -c "import pathlib, sys; size = sum(f.stat().st_size for f in pathlib.Path(sys.argv[1]).iterdir()); print(f'{size / 2**20:.1f} MiB of wheels'); sys.exit(size >= 64 * 2**20)" $(GPU_WHEELS)
 
 test-browser: install
 	bash tests/browser/run.sh

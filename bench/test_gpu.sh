@@ -6,10 +6,18 @@
 #                                     the script itself where no GPU is lent
 # GPU_EPOCHS (default 8) shortens the paper recipe's 100 epochs so the run fits in ~8 minutes
 # on one H100; the rest of the recipe (full-width AllCNN, batch 256, Adam 0.01, plateau) is kept.
+# On the offline GPU machine (no .venv yet), the script first installs the Jupyter pieces from
+# the wheels that `make gpu-wheels` downloaded into _build/gpu-wheels (bench/install_offline.sh,
+# pip --no-index), in a .venv that sees the machine's own torch, numpy, pandas, ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-gpu}"
 PY="${PY:-.venv/bin/python}"
+if [ ! -x "$PY" ]; then
+    start=$(date +%s)
+    VENV="$(dirname "$(dirname "$PY")")" bash bench/install_offline.sh
+    echo "offline install: $(( $(date +%s) - start )) s"
+fi
 OUT="${OUT:-$PWD/_build/test-gpu}"
 mkdir -p "$OUT"
 if [ "$MODE" = "--dry-run" ]; then

@@ -7,3 +7,4 @@ __version__ = "0.1.0"
 from .config import Profile, PROFILES, get_profile, cache_dir  # noqa: E402,F401
 from .session import ChapterContext, interactive, setup_chapter  # noqa: E402,F401
 from . import anchors, cache, data, experiment, metrics, models, plots, training, unlearning  # noqa: E402,F401
+from . import anamnesis, audit, stats, stored, sweep  # noqa: E402,F401

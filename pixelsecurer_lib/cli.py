@@ -1,4 +1,4 @@
-"""The ``pixelsecurer`` command: ``synth``, ``describe``, ``experiment`` (see the README).
+"""The ``pixelsecurer`` command: ``synth``, ``describe``, ``experiment``, ``sweep`` (see the README).
 
 Errors print one line on stderr and exit with status 2 (bad input) or 1 (anything else).
 """
@@ -35,8 +35,19 @@ def _cmd_describe(args) -> int:
     return 0
 
 
+def _data_folder(choice):
+    """--data resolved (it beats PIXELSECURER_AGEDB): an AgeDB folder, or None for synthetic."""
+    from .config import resolve_data_root
+
+    root = resolve_data_root(choice)
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"--data {root}: folder does not exist "
+                                "(expected 'synthetic' or an AgeDB folder)")
+    return root
+
+
 def _cmd_experiment(args) -> int:
-    from .config import get_profile, resolve_data_root
+    from .config import get_profile
     from .data import parse_forget_spec
     from .experiment import (check_output_path, experiment_to_json, parse_methods,
                              run_experiment, summarize)
@@ -48,10 +59,7 @@ def _cmd_experiment(args) -> int:
     profile = get_profile(args.profile)
     if args.json is not None:
         check_output_path(args.json, "--json")
-    root = resolve_data_root(args.data)       # --data beats PIXELSECURER_AGEDB
-    if root is not None and not root.is_dir():
-        raise FileNotFoundError(f"--data {root}: folder does not exist "
-                                "(expected 'synthetic' or an AgeDB folder)")
+    root = _data_folder(args.data)
     ctx = setup_chapter(seed=0, profile=profile, device=args.device,
                         data_root=root if root is not None else "synthetic",
                         progress=not args.quiet, verbose=False)
@@ -63,6 +71,7 @@ def _cmd_experiment(args) -> int:
             "w1_to_retrain", "mia_forget", "seconds"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"noise floor W1 (retrain vs retrain): {payload['noise_floor_w1']}")
+    _print_verdicts(payload)
     if args.json:
         print(f"wrote {args.json}")
     return 0
@@ -87,6 +96,49 @@ def _int_at_least(low: int, high: Optional[int] = None):
             raise argparse.ArgumentTypeError(f"{text!r}: expected an integer {bound}")
         return value
     return parse
+
+
+def _print_verdicts(payload: dict) -> None:
+    """The paired comparisons of W1 to retraining, one line each (several seeds only)."""
+    from .stats import verdict
+
+    rows = [r for r in payload.get("comparisons", []) if r["metric"] == "w1_to_retrain"]
+    if rows:
+        print("W1 to retrain, paired by seed (a - b, 95% t interval):")
+    for r in rows:
+        spec = f"{r['forget']}: " if r.get("forget") else ""
+        print(f"  {spec}{r['a']} - {r['b']}: {r['mean_diff']:+.3f} "
+              f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] n={r['n']} -> {verdict(r)}")
+
+
+def _cmd_sweep(args) -> int:
+    from .config import get_profile
+    from .experiment import check_output_path, parse_methods
+    from .sweep import run_sweep, split_forget_specs, write_json
+
+    forgets = split_forget_specs(args.forget)      # bad input is refused before any work
+    methods = parse_methods(args.methods)
+    get_profile(args.profile)
+    if args.address and args.engine != "ray":
+        raise ValueError("--address needs --engine ray")
+    root = _data_folder(args.data)
+    data = str(root) if root is not None else "synthetic"
+    out = check_output_path(args.json, "--json") if args.json else None
+    journal = out.with_name(out.name + ".partial.jsonl") if out is not None else None
+    payload = run_sweep(forgets, methods=methods, seeds=args.seeds, profile=args.profile,
+                        data=data, device=args.device, engine=args.engine, address=args.address,
+                        num_cpus=args.cpus, max_retries=args.max_retries, journal=journal,
+                        threads=args.threads)
+    timing = payload["timing"]
+    print(f"{len(payload['results'])} rows ({timing['tasks_run']} tasks run, "
+          f"{timing['tasks_resumed']} from the journal) on {args.engine} in "
+          f"{timing['wall_seconds']:.1f} s")
+    _print_verdicts(payload)
+    if out is not None:
+        write_json(payload, out)
+        journal.unlink(missing_ok=True)
+        print(f"wrote {out}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--json", default=None, help="write the results to this JSON file")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
     exp.set_defaults(func=_cmd_experiment)
+
+    sweep = sub.add_parser("sweep", help="many forget sets x seeds x methods, locally or on Ray")
+    sweep.add_argument("--data", default=None,
+                       help="'synthetic' or an AgeDB folder (default: $PIXELSECURER_AGEDB if set, "
+                            "else synthetic)")
+    sweep.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
+    sweep.add_argument("--forget", required=True, help="one or more forget specs, comma-separated")
+    sweep.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
+    sweep.add_argument("--seeds", type=_int_at_least(1), required=True)
+    sweep.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: one task after another here; ray: Ray tasks")
+    sweep.add_argument("--address", default=None, help="Ray cluster to join (default: start one here)")
+    sweep.add_argument("--cpus", type=_int_at_least(1), default=None,
+                       help="cores for a Ray started here (default: all)")
+    sweep.add_argument("--max-retries", type=_int_at_least(0), default=2,
+                       help="runs again of a failed task")
+    sweep.add_argument("--threads", type=_int_at_least(1), default=None,
+                       help="CPU threads per task (default: this machine's torch default); "
+                            "the same seed gives the same numbers only with the same count")
+    sweep.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
+    sweep.add_argument("--json", default=None, help="write the results to this JSON file")
+    sweep.set_defaults(func=_cmd_sweep)
     return parser
 
 
@@ -146,6 +220,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"pixelsecurer {args.command}: error: {where}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from .sweep import SweepFailed
+
+        if not isinstance(exc, SweepFailed):
+            raise
+        print(f"pixelsecurer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"pixelsecurer {args.command}: interrupted", file=sys.stderr)
         return 130

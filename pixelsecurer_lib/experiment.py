@@ -229,12 +229,22 @@ def check_output_path(path, option: str = "--json") -> Path:
 
 
 def experiment_to_json(df: pd.DataFrame, path) -> dict:
-    """Write ``{"config", "results", "noise_floor_w1"}`` (the CLI contract) atomically."""
+    """Write ``{"config", "results", "noise_floor_w1"}`` (the CLI contract) atomically.
+
+    With more than one seed it adds ``summary`` and ``comparisons``: means over seeds and
+    differences between methods paired by seed, each with its 95% interval (``stats``).
+    """
     from ._io import atomic_path
 
     payload = {"config": df.attrs.get("config", {}),
                "results": [{k: _clean(v) for k, v in row.items()} for row in df.to_dict("records")],
                "noise_floor_w1": _clean(df.attrs.get("noise_floor_w1"))}
+    if len(df) and df["seed"].nunique() > 1:
+        from .stats import seed_comparisons, seed_summary
+
+        payload["summary"] = [{k: _clean(v) for k, v in row.items()} for row in seed_summary(df)]
+        payload["comparisons"] = [{k: _clean(v) for k, v in row.items()}
+                                  for row in seed_comparisons(df)]
     if path is not None:
         with atomic_path(Path(path)) as tmp:
             tmp.write_text(json.dumps(payload, indent=2))

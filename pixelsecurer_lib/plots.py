@@ -174,3 +174,29 @@ def attention_maps(maps: Dict[str, np.ndarray], size: int, title: str = ""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def exposed_examples(per_example: pd.DataFrame, methods: Optional[Sequence[str]] = None,
+                     title: str = "Which forget images stay exposed"):
+    """One panel per method: each forget image at its true age (x) against the method's mean
+    prediction minus the retrained models' mean prediction (y); images whose per-example test
+    rejects "same as retraining" after Benjamini-Hochberg are drawn in red (chapter 09;
+    ``per_example`` is ``audit.run_audit``'s second table)."""
+    methods = list(dict.fromkeys(per_example["method"])) if methods is None else list(methods)
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.3), squeeze=False,
+                             sharey=True)
+    for ax, method in zip(axes.flat, methods):
+        rows = per_example[per_example["method"] == method]
+        exposed = rows["exposed"].to_numpy(bool)
+        ax.scatter(rows["age"][~exposed], rows["diff"][~exposed], s=8, alpha=0.5,
+                   color="#7f7f7f", label="like retraining")
+        ax.scatter(rows["age"][exposed], rows["diff"][exposed], s=10, alpha=0.8,
+                   color="#d62728", label="exposed")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(f"{_label(method)}: {exposed.sum()} of {len(rows)}", fontsize=10)
+        ax.set_xlabel("true age")
+    axes.flat[0].set_ylabel("mean prediction − retrained mean (years)")
+    axes.flat[0].legend(fontsize=8, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -26,6 +26,7 @@ from .data.agedb import AgeData
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "onecycle", "plateau")
+CHECKPOINTS = ("last", "best")
 
 
 def seed_everything(seed: int) -> None:
@@ -97,8 +98,15 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
         seed: int, device=None, targets: Optional[np.ndarray] = None,
         schedule: str = "constant", weight_decay: float = 0.0, crop_padding: int = 4,
         augment_data: bool = True, loss_fn: Optional[LossFn] = None, val_indices=None,
-        init_output: bool = False, desc: str = "training", progress: bool = True) -> List[Dict]:
+        init_output: bool = False, desc: str = "training", progress: bool = True,
+        checkpoint: str = "last") -> List[Dict]:
     """Train ``model`` in place on ``data`` restricted to ``indices`` and return its history.
+
+    ``checkpoint`` says which weights the model ends with: ``"last"`` (the last epoch's; what
+    every profile uses, for the original, retrained and unlearned models alike) or ``"best"``
+    (the epoch with the lowest ``val_mae`` on ``val_indices``, the reference code's rule: it
+    saves the model whenever the validation loss improves). ``"best"`` needs ``val_indices``;
+    the chosen epoch's history record gets ``"restored": True``.
 
     ``targets`` (length ``len(data)``) replaces the ages as labels (Gaussian amnesiac uses
     this). ``loss_fn(model, x, y, batch_indices)`` replaces the L1 loss (Blindspot uses this).
@@ -107,6 +115,11 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint rule {checkpoint!r}: expected one of "
+                         f"{', '.join(CHECKPOINTS)}")
+    if checkpoint == "best" and (val_indices is None or len(val_indices) == 0):
+        raise ValueError("checkpoint='best' needs val_indices to pick the best epoch")
     indices = np.asarray(indices, dtype=np.int64)
     if len(indices) == 0:
         raise ValueError("cannot train on an empty set of images")
@@ -132,7 +145,7 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     elif schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
                                                                patience=10)
-    history = []
+    history, best = [], None
     bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False,
                unit="batch")
     for epoch in range(epochs):
@@ -162,7 +175,12 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
         if schedule == "plateau":
             scheduler.step(record.get("val_mae", record["train_loss"]))
         history.append(record)
+        if checkpoint == "best" and (best is None or record["val_mae"] < best[0]):
+            best = (record["val_mae"], epoch, copy.deepcopy(model.state_dict()))
     bar.close()
+    if checkpoint == "best" and best is not None:
+        model.load_state_dict(best[2])
+        history[best[1]]["restored"] = True
     model.eval()
     return history
 

@@ -95,3 +95,40 @@ def test_an_explicit_data_choice_beats_the_environment(tiny_agedb, tmp_path, cap
     header = capsys.readouterr().out.splitlines()[0]
     assert f"data: AgeDB at {tiny_agedb}" in header
     assert json.loads(out.read_text())["config"]["data"] == "agedb"
+
+
+def test_experiment_with_two_seeds_adds_summary_and_paired_comparisons(tiny_agedb, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "seeds.json"
+    code = main(["experiment", "--data", str(tiny_agedb), "--profile", "smoke", "--forget",
+                 "age:0-30", "--methods", "original,retrain,amnesiac", "--seeds", "2",
+                 "--json", str(out), "--quiet", "--device", "cpu"])
+    assert code == 0
+    payload = json.loads(out.read_text())
+    assert {"summary", "comparisons"} <= set(payload)
+    for row in payload["summary"]:
+        assert {"method", "metric", "mean", "ci_low", "ci_high", "n"} <= set(row)
+        assert row["n"] == 2 and row["ci_low"] <= row["mean"] <= row["ci_high"]
+    # the summary's mean is the mean of the two seeds' rows
+    rows = [r["forget_mae"] for r in payload["results"] if r["method"] == "amnesiac"]
+    amnesiac = next(r for r in payload["summary"]
+                    if (r["method"], r["metric"]) == ("amnesiac", "forget_mae"))
+    assert amnesiac["mean"] == pytest.approx(sum(rows) / 2)
+    pairs = {(r["a"], r["b"], r["metric"]) for r in payload["comparisons"]}
+    assert ("original", "amnesiac", "w1_to_retrain") in pairs
+    assert ("amnesiac", "noise_floor", "w1_to_retrain") in pairs
+    assert ("original", "retrain", "retain_mae") in pairs
+    assert not any("retrain" in (a, b) for a, b, m in pairs if m == "w1_to_retrain")
+    for row in payload["comparisons"]:
+        assert {"a", "b", "metric", "mean_diff", "ci_low", "ci_high", "distinguishable"} <= set(row)
+        excludes_zero = row["ci_low"] > 0 or row["ci_high"] < 0
+        assert row["distinguishable"] == excludes_zero
+    assert "paired by seed" in capsys.readouterr().out
+
+
+def test_one_seed_has_no_intervals(tiny_agedb, tmp_path):
+    out = tmp_path / "one.json"
+    assert main(["experiment", "--data", str(tiny_agedb), "--profile", "smoke", "--forget",
+                 "age:0-30", "--methods", "original,retrain", "--json", str(out), "--quiet",
+                 "--device", "cpu"]) == 0
+    assert "comparisons" not in json.loads(out.read_text())
