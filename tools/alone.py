@@ -188,6 +188,11 @@ def main(argv=None):
     result = run(args.notebook, args.profile, args.work)
     print(f"{args.notebook.name} alone, {args.profile} profile, empty cache: "
           f"{result['seconds']:.1f} s (wheel and environment: {result['prepare_seconds']:.1f} s)")
+    cells = result["cells"][:-1]                     # the last one is the probe
+    if cells:
+        slowest = max(cells, key=lambda c: c["seconds"])
+        print(f"first cell (setup: data): {cells[0]['seconds']:.1f} s; slowest cell: "
+              f"#{slowest['index']} {slowest['seconds']:.1f} s; cells: {len(cells)}")
     print(f"pixelsecurer_lib from: {result['probe'] and result['probe']['file']}")
     if result["error"]:
         print(result["error"], file=sys.stderr)
