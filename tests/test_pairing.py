@@ -44,7 +44,8 @@ def test_the_check_sees_myst_that_colab_would_show_raw():
 def _page(md_name="book/06-blindspot.md"):
     md = pairing.ROOT / md_name
     return colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(md.read_text()),
-                               book_url=release.book_url(), root=pairing.ROOT)
+                               book_url=release.book_url(), files_url=release.files_url(),
+                               root=pairing.ROOT)
 
 
 def test_citations_become_author_year_links_from_the_bibliography():
@@ -85,6 +86,8 @@ def test_directives_become_plain_markdown_and_unknown_ones_are_refused():
     assert not colab_markdown.leftover_myst(text)
     code = "```python\nx = {doc}`not-a-role-in-code`\n```"
     assert colab_markdown.convert(code, page) == code
+    figure = colab_markdown.convert("```{figure} ../README.md\n:alt: x\nThe caption.\n```", page)
+    assert figure == f"![x]({release.files_url()}README.md)\n\nThe caption."
     with pytest.raises(ValueError, match=r"book/06-blindspot.md: directive \{tabbed\}"):
         colab_markdown.convert("```{tabbed} A\nx\n```", page)
 

@@ -10,7 +10,9 @@ The .md chapters stay the source and keep their MyST; the Colab copies get:
   repository), the address coming from tools/release.py;
 - ``{eq}`label``` -> "equation (n)", labelled equations ``$$ ... $$ (label)`` get ``\\tag{n}``,
   numbered per chapter in the order they appear (as the HTML book numbers them);
-- directives (admonitions, figure, image, math) -> blockquotes, images and $$ blocks.
+- directives (admonitions, figure, image, math) -> blockquotes, images and $$ blocks; an image
+  of the repository is linked at the release's tag (raw.githubusercontent.com), since a
+  notebook opened alone has no files beside it.
 
 Anything else MyST-only raises ValueError naming the file and the construct, so that nothing
 is shown raw in Colab; ``leftover_myst`` finds what a notebook still has.
@@ -42,6 +44,7 @@ class Page:
     path: Path
     equations: dict
     book_url: str
+    files_url: str = ""          # raw files of the release: images that a figure shows
     root: Path = ROOT
 
     @property
@@ -201,8 +204,13 @@ def directive(name: str, args: str, body_lines, page: Page) -> str:
 def _asset_url(src: str, page: Page) -> str:
     if re.match(r"^[a-z]+://", src):
         return src
-    path = (page.path.parent / src).resolve().relative_to(page.root.resolve()).as_posix()
-    return f"{page.book_url}{path}"
+    path = (page.path.parent / src).resolve()
+    if not path.exists():
+        raise ValueError(f"{page.where}: image {src} does not exist")
+    if not page.files_url:
+        raise ValueError(f"{page.where}: image {src} needs an address, and the repository is "
+                         "not on github.com: link the image by its full URL")
+    return page.files_url + path.relative_to(page.root.resolve()).as_posix()
 
 
 # --- the conversion --------------------------------------------------------------------------
@@ -211,7 +219,7 @@ def inline(text: str, page: Page) -> str:
     """Replace the MyST roles of a piece of Markdown (no code blocks in it)."""
     def role(match):
         name, body = match["name"], match["body"]
-        if name in ("cite", "cite:p", "cite:t"):
+        if name in ("cite", "cite:p"):
             return cite(body, page)
         if name == "doc":
             return doc_link(body, page)

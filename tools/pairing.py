@@ -44,7 +44,8 @@ def expected_notebook(md: Path) -> nbformat.NotebookNode:
     text = md.read_text()
     nb = jupytext.reads(text, fmt="md:myst")
     page = colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(text),
-                               book_url=release.book_url(ROOT), root=ROOT)
+                               book_url=release.book_url(ROOT), files_url=release.files_url(ROOT),
+                               root=ROOT)
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
                    "language_info": {"name": "python"},
                    "colab": {"provenance": []}}

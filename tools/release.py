@@ -75,6 +75,15 @@ def book_url(root: Path = None) -> str:
     return f"https://{owner.lower()}.github.io/{name}/"
 
 
+def files_url(root: Path = None) -> str:
+    """Where the files of this release are served raw (images of the Colab copies), ending in
+    '/'; empty when the repository is not on GitHub."""
+    url = urlparse(repository_url(root))
+    if url.netloc.lower() != "github.com":
+        return ""
+    return f"https://raw.githubusercontent.com{url.path}/{tag(root)}/"
+
+
 def install_cell_head(root: Path = None) -> str:
     """The lines of every chapter's first cell that install the pinned release in Colab.
 
