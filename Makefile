@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
-BOOK_PROFILE ?= cpu
+# The profile `make book` executes the pages under: BOOK_PROFILE, else PIXELSECURER_PROFILE, else cpu.
+BOOK_PROFILE ?= $(or $(PIXELSECURER_PROFILE),cpu)
 TEST_CACHE ?= $(CURDIR)/.cache/test
 TEST_BUILD ?= $(CURDIR)/_build/test-book
 GPU_WHEELS ?= $(CURDIR)/_build/gpu-wheels
@@ -25,13 +26,19 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 install: $(STAMP)
 
-# Regenerate the Colab copies (book/*.ipynb, outputs stripped) from the MyST sources.
+# Write every page's install cell from the version and repository.url (pinned to tag
+# v{version}), and the Colab copies (book/*.ipynb: outputs stripped, plain Markdown) from the
+# MyST sources. tests/test_pairing.py fails when any of them drifts.
 sync: install
-	$(PY) tests/pairing.py --write
+	$(PY) tools/pairing.py --write
 
+# Each profile builds in _build/<profile>/ (emptied when the data, epochs or device changed),
+# so a page executed under one profile is never published as another's.
 book: install
-	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=$(BOOK_PROFILE) $(VENV)/bin/jupyter-book build -W --keep-going .
-	@echo "open _build/html/index.html"
+	@dir="$$($(PY) tools/book_dir.py $(BOOK_PROFILE))" && \
+	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=$(BOOK_PROFILE) $(VENV)/bin/jupyter-book build -W --keep-going \
+		--path-output "$$dir" . && \
+	echo "open $$dir/_build/html/index.html"
 
 unit: install
 	PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/unit $(PY) -m pytest tests -q

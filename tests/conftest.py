@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))   # pairing, release, ...
 
 # Every test run gets its own empty cache, whatever the caller's environment says.
 os.environ["PIXELSECURER_CACHE"] = tempfile.mkdtemp(prefix="psl-test-cache-")

@@ -1,7 +1,12 @@
-"""Every book/*.md chapter has an up-to-date, output-free .ipynb copy (what Colab opens)."""
+"""Every book/*.md chapter has an up-to-date, output-free, Colab-clean .ipynb copy (what Colab opens)."""
 import json
+import shutil
 
+import pytest
+
+import colab_markdown
 import pairing
+import release
 
 
 def test_every_chapter_has_a_synced_ipynb():
@@ -17,13 +22,109 @@ def test_ipynb_copies_have_no_outputs():
                 assert cell["outputs"] == [], md.name
 
 
+def test_no_myst_role_or_directive_is_left_in_a_notebook():
+    left = []
+    for md in pairing.markdown_sources():
+        nb = json.loads(md.with_suffix(".ipynb").read_text())
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "markdown":
+                left += [f"{md.with_suffix('.ipynb').name} cell {i}: {what}"
+                         for what in colab_markdown.leftover_myst("".join(cell["source"]))]
+    assert not left, "\n".join(left)
+
+
+def test_the_check_sees_myst_that_colab_would_show_raw():
+    found = colab_markdown.leftover_myst(
+        "As {cite}`tarun2023deep` shows, see {eq}`bs-loss`.\n\n$$\nx\n$$ (bs-loss)\n\n"
+        ":::{note}\nhi\n:::\n\n(a-target)=\n% a comment\n\n```text\n{cite}`inside-code-is-fine`\n```\n")
+    kinds = sorted(item.split(":")[0] for item in found)
+    assert kinds == ["comment", "directive", "labelled equation", "role", "role", "target"], found
+
+
+def _page(md_name="book/06-blindspot.md"):
+    md = pairing.ROOT / md_name
+    return colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(md.read_text()),
+                               book_url=release.book_url(), files_url=release.files_url(),
+                               root=pairing.ROOT)
+
+
+def test_citations_become_author_year_links_from_the_bibliography():
+    page = _page()
+    text = colab_markdown.convert("Blindspot {cite}`tarun2023deep`; both {cite}`cao2015towards,gdpr2016`.", page)
+    assert "(Tarun et al., 2023)" in text                      # no DOI or URL in the entry: plain
+    assert ("([Cao and Yang, 2015](https://doi.org/10.1109/SP.2015.35); "
+            "[European Parliament and Council of the European Union, 2016]"
+            "(https://eur-lex.europa.eu/eli/reg/2016/679/oj))") in text
+    with pytest.raises(ValueError, match="nosuchkey2020"):
+        colab_markdown.convert("{cite}`nosuchkey2020`", page)
+
+
+def test_doc_links_point_at_the_published_page_with_its_title():
+    text = colab_markdown.convert("See {doc}`02-mathematics` and {doc}`the data <03-agedb>`.", _page())
+    base = release.book_url()
+    assert f"[The mathematics of unlearning]({base}book/02-mathematics.html)" in text
+    assert f"[the data]({base}book/03-agedb.html)" in text
+    solutions = colab_markdown.convert("{doc}`../02-mathematics`", _page("book/assignments/unlearning-assignment.md"))
+    assert solutions.endswith(f"({base}book/02-mathematics.html)")
+
+
+def test_equations_are_numbered_per_chapter_and_referenced_as_equation_n():
+    page = _page()
+    assert page.equations["bs-loss"] == 1 and page.equations["bs-lattn"] == 5
+    text = colab_markdown.convert("$$\nL = a\n$$ (bs-lr)\n\nso {eq}`bs-lr` holds", page)
+    assert text == "$$\nL = a \\tag{2}\n$$\n\nso equation (2) holds"
+    with pytest.raises(ValueError, match="w1-cdf"):
+        colab_markdown.convert("{eq}`w1-cdf`", page)           # a label of another chapter
+
+
+def test_directives_become_plain_markdown_and_unknown_ones_are_refused():
+    page = _page()
+    text = colab_markdown.convert("```{warning}\nSynthetic data {cite}`tarun2023deep`.\n```\n\n"
+                                  ":::{admonition} Why L1?\n:class: tip\nIt is robust.\n:::", page)
+    assert text == ("> **Warning**\n>\n> Synthetic data (Tarun et al., 2023).\n\n"
+                    "> **Why L1?**\n>\n> It is robust.")
+    assert not colab_markdown.leftover_myst(text)
+    code = "```python\nx = {doc}`not-a-role-in-code`\n```"
+    assert colab_markdown.convert(code, page) == code
+    figure = colab_markdown.convert("```{figure} ../README.md\n:alt: x\nThe caption.\n```", page)
+    assert figure == f"![x]({release.files_url()}README.md)\n\nThe caption."
+    with pytest.raises(ValueError, match=r"book/06-blindspot.md: directive \{tabbed\}"):
+        colab_markdown.convert("```{tabbed} A\nx\n```", page)
+
+
+def _copy_repository_bits(tmp_path):
+    for name in ("_config.yml", "CITATION.cff", "book/references.bib", "pixelsecurer_lib/__init__.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(pairing.ROOT / name, tmp_path / name)
+
+
 def test_a_changed_source_is_detected(tmp_path, monkeypatch):
+    _copy_repository_bits(tmp_path)
     book = tmp_path / "book"
-    book.mkdir()
     src = pairing.markdown_sources()[0]
-    (book / src.name).write_text(src.read_text())
-    (book / src.with_suffix(".ipynb").name).write_text(src.with_suffix(".ipynb").read_text())
+    for path in (src, src.with_suffix(".ipynb")):
+        (book / path.name).write_text(path.read_text())
     monkeypatch.setattr(pairing, "ROOT", tmp_path)
     assert pairing.out_of_sync() == []
     (book / src.name).write_text(src.read_text() + "\n```{code-cell} ipython3\nprint(1)\n```\n")
     assert pairing.out_of_sync(), "an edited .md must be reported as out of sync"
+
+
+def test_a_new_version_or_address_makes_every_install_cell_stale(tmp_path, monkeypatch):
+    _copy_repository_bits(tmp_path)
+    src = pairing.markdown_sources()[0]
+    (tmp_path / "book" / src.name).write_text(src.read_text())
+    (tmp_path / "book" / src.with_suffix(".ipynb").name).write_text(src.with_suffix(".ipynb").read_text())
+    monkeypatch.setattr(pairing, "ROOT", tmp_path)
+    config = tmp_path / "_config.yml"
+    config.write_text(config.read_text().replace("https://github.com/pixelsecurer/pixelsecurer",
+                                                 "https://github.com/a-fork/pixelsecurer"))
+    stale = pairing.out_of_sync()
+    assert any("first cell differs" in line for line in stale), stale
+    assert any("CITATION.cff" in line for line in stale), stale
+    pairing.write_all()
+    assert pairing.out_of_sync() == []
+    text = (tmp_path / "book" / src.name).read_text()
+    assert '"pixelsecurer @ git+https://github.com/a-fork/pixelsecurer@v0.1.0"' in text
+    assert "git+https://github.com/a-fork/pixelsecurer@v0.1.0" in (tmp_path / "book" / src.with_suffix(".ipynb").name).read_text()
+    assert release.book_url(tmp_path) == "https://a-fork.github.io/pixelsecurer/"

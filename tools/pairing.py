@@ -1,7 +1,12 @@
 """Keep book/*.ipynb (the Colab copies) in step with book/*.md (the MyST sources).
 
-    python tests/pairing.py --write   # regenerate every .ipynb from its .md, outputs stripped
-    python tests/pairing.py           # check: exit 1 and name the files that are out of sync
+    python tools/pairing.py --write   # write every first cell and .ipynb afresh (what `make sync` does)
+    python tools/pairing.py           # check: exit 1 and name the files that are out of sync
+
+Writing does two things: every page's first cell gets the install lines generated from the
+version and the repository address (tools/release.py), and every .md chapter gets a .ipynb
+copy with outputs stripped and its Markdown made Colab-clean (tools/colab_markdown.py). The
+.ipynb is an export, not a jupytext pair: edit the .md, then run `make sync`.
 """
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import colab_markdown  # noqa: E402
+import release  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("book/*.md", "book/assignments/*.md")
@@ -30,12 +40,15 @@ def _is_notebook(md: Path) -> bool:
 
 
 def expected_notebook(md: Path) -> nbformat.NotebookNode:
-    """The .ipynb that belongs beside ``md``: same cells, no outputs, a Colab-ready kernelspec."""
-    nb = jupytext.read(md)
+    """The .ipynb that belongs beside ``md``: same cells, plain Markdown, no outputs, Colab-ready."""
+    text = md.read_text()
+    nb = jupytext.reads(text, fmt="md:myst")
+    page = colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(text),
+                               book_url=release.book_url(ROOT), files_url=release.files_url(ROOT),
+                               root=ROOT)
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
                    "language_info": {"name": "python"},
-                   "colab": {"provenance": []},
-                   "jupytext": {"formats": "ipynb,md:myst"}}
+                   "colab": {"provenance": []}}
     for i, cell in enumerate(nb.cells):
         keep = {k: v for k, v in cell.metadata.items() if k == "tags"}
         cell.metadata = keep
@@ -43,6 +56,8 @@ def expected_notebook(md: Path) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            cell.source = colab_markdown.convert(cell.source, page)
     return nb
 
 
@@ -51,7 +66,7 @@ def _dump(nb) -> str:
 
 
 def out_of_sync():
-    bad = []
+    bad = release.out_of_sync(ROOT)
     for md in markdown_sources():
         ipynb = md.with_suffix(".ipynb")
         if not ipynb.exists():
@@ -68,6 +83,7 @@ def out_of_sync():
 
 
 def write_all():
+    release.write_all(ROOT)
     for md in markdown_sources():
         target = md.with_suffix(".ipynb")
         tmp = target.with_suffix(".ipynb.tmp")
@@ -76,9 +92,13 @@ def write_all():
 
 
 if __name__ == "__main__":
-    if "--write" in sys.argv:
-        write_all()
-    problems = out_of_sync()
+    try:
+        if "--write" in sys.argv:
+            write_all()
+        problems = out_of_sync()
+    except ValueError as error:
+        print(f"pairing: {error}", file=sys.stderr)
+        sys.exit(2)
     for line in problems:
         print(line, file=sys.stderr)
     sys.exit(1 if problems else 0)

@@ -1,0 +1,60 @@
+"""Where `make book` builds for the current settings, emptied when they changed since last time.
+
+    python tools/book_dir.py PROFILE     # prints the build folder, _build/PROFILE
+
+Jupyter Book's execution cache (execute_notebooks: cache) keys a page on its code only; it does
+not know that the same code shows other numbers under another profile, another data set or
+another epoch count. So every profile builds in a folder of its own, and a stamp in that
+folder records the other settings that change what a page shows (PIXELSECURER_AGEDB,
+PIXELSECURER_EPOCHS, PIXELSECURER_DEVICE): when they differ from the last build's, the folder
+is emptied and every page runs again. An unknown profile is refused before anything happens.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ("PIXELSECURER_AGEDB", "PIXELSECURER_EPOCHS", "PIXELSECURER_DEVICE")
+STAMP = "settings.json"
+
+
+def settings(profile: str, environ=os.environ) -> dict:
+    found = {name: environ.get(name, "").strip() for name in SETTINGS}
+    return {"profile": profile, **found}
+
+
+def prepare(profile: str, build_root: Path = None, environ=os.environ) -> Path:
+    """The build folder for ``profile``, emptied first when its stamp names other settings."""
+    from pixelsecurer_lib.config import PROFILES
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} (from BOOK_PROFILE or PIXELSECURER_PROFILE): "
+                         f"expected one of {', '.join(PROFILES)}")
+    folder = (build_root or ROOT / "_build") / profile
+    wanted = settings(profile, environ)
+    stamp = folder / STAMP
+    if folder.exists():
+        try:
+            previous = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous != wanted:
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (STAMP + ".tmp")
+    tmp.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+    tmp.replace(stamp)
+    return folder
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tools/book_dir.py PROFILE")
+    try:
+        print(prepare(sys.argv[1].strip().lower()))
+    except ValueError as error:
+        sys.exit(f"make book: {error}")
