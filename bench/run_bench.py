@@ -6,6 +6,8 @@ Sections (all by default; choose with --sections a,b,...):
   experiments  cpu-profile experiments for age:0-30, age:60-101, identities:5 with --seeds seeds
   book         wall time of a cold `make book` (cpu profile, empty cache)
   test         wall time of `bash .ci/run` (`make test`) in a fresh clone, cold install included
+  assignment   a hand-in of the course assignment (smoke profile): the reference solution run top
+               to bottom from an empty cache, then `course/grade.py` on it
 Each section's raw figures are merged into bench/results.json, so sections can be rerun alone;
 the report is rebuilt from everything in it. Nothing here is a test: timings vary between runs.
 """
@@ -26,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results.json"
 REPORT = HERE / "REPORT.md"
-SECTIONS = ("pipeline", "epochs", "book", "experiments", "test")
+SECTIONS = ("pipeline", "epochs", "book", "experiments", "test", "assignment")
 BOOK_BUDGET_S = 600                       # the cpu-profile book's budget (DESIGN.md)
 BENCH_CACHE = ROOT / ".cache" / "bench"   # the cold book build fills it; the experiments reuse it
 FORGETS = ("age:0-30", "age:60-101", "identities:5")
@@ -209,6 +211,33 @@ def bench_test() -> dict:
             "returncode": proc.returncode, "tail": log[-3000:]}
 
 
+def bench_assignment() -> dict:
+    """Time a hand-in as a student makes it (the reference solution, smoke profile, empty cache)
+    and as the grader grades it (`course/grade.py`, its cache then filled)."""
+    sys.path.insert(0, str(ROOT / "course"))
+    import assign
+    import grade
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(PIXELSECURER_PROFILE="smoke", PIXELSECURER_STATIC="1",
+                          PIXELSECURER_CACHE=str(Path(tmp) / "cache"))
+        out = {"profile": "smoke", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "cores": os.cpu_count()}
+        for master in assign.masters():
+            dist = assign.otter_assign(master, Path(tmp) / master.stem)
+            notebook = Path(tmp) / master.stem / "master" / f"{master.stem}.ipynb"
+            t = time.perf_counter()
+            assign.execute(notebook)
+            hand_in = time.perf_counter() - t
+            t = time.perf_counter()
+            score = grade.grade(dist / "autograder" / f"{master.stem}.ipynb",
+                                dist / "autograder" / "autograder.zip", Path(tmp) / "grade")
+            out[master.stem] = {"hand_in_cold_s": hand_in, "grade_s": time.perf_counter() - t,
+                                "score": score,
+                                "possible": grade.points_possible(dist / "autograder" / "autograder.zip")}
+    return out
+
+
 def fmt(value, digits=2):
     if value is None:
         return "–"
@@ -323,6 +352,17 @@ def write_report(results: dict) -> None:
                 lines += ["| chapter | execution (s) |", "|---|---|"]
                 lines += [f"| {k} | {fmt(v, 1)} |" for k, v in sorted(r["per_chapter_s"].items())]
                 lines.append("")
+    a = results.get("assignment")
+    if a:
+        lines += [f"## Course assignment: one hand-in ({a['profile']} profile, {a['cores']} cores, "
+                  f"{a['date']})", "",
+                  "| assignment | hand-in run top to bottom, empty cache (s) | `course/grade.py` on it (s) "
+                  "| score |", "|---|---|---|---|"]
+        for name, r in a.items():
+            if isinstance(r, dict):
+                lines.append(f"| {name} | {r['hand_in_cold_s']:.0f} | {r['grade_s']:.0f} | "
+                             f"{r['score']:g} / {r['possible']:g} |")
+        lines.append("")
     g = results.get("gpu")
     lines += ["## GPU validation (`make test-gpu`)", ""]
     if g:
@@ -353,7 +393,7 @@ def main(argv=None) -> int:
         results["machine"] = machine()
         runners = {"pipeline": bench_pipeline, "epochs": bench_epochs,
                    "experiments": lambda: bench_experiments(args.seeds, args.profile),
-                   "book": bench_book, "test": bench_test}
+                   "book": bench_book, "test": bench_test, "assignment": bench_assignment}
         for section in sections:
             print(f"== {section}", flush=True)
             saved_cache = os.environ.get("PIXELSECURER_CACHE")

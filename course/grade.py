@@ -100,6 +100,24 @@ def points_possible(autograder: Path) -> float:
     return total
 
 
+_CASE = re.compile(r"^\s*(\S+ - \d+) message: (.*)$", re.MULTILINE)
+_ERROR = re.compile(r"^\s*((?:\w+\.)*\w*(?:Error|Exception|Interrupt)\b.*)$", re.MULTILINE)
+
+
+def failed_cases(output: str):
+    """One line per failed test case in Otter's output: its message and the error it raised."""
+    marks = list(_CASE.finditer(output))
+    lines = []
+    for i, mark in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(output)
+        body = output[mark.end():end]
+        if "❌" not in body and "failed" not in body.lower():
+            continue
+        errors = _ERROR.findall(body)
+        lines.append(f"{mark[1]}: {mark[2]}" + (f" ({errors[-1].strip()})" if errors else ""))
+    return lines
+
+
 def _number(x: float) -> str:
     return f"{x:g}"
 
@@ -146,11 +164,8 @@ def grade(submission: Path, autograder: Path, out: Path, cell_timeout: int = 300
                 mark = "ok  " if test.get("score", 0) >= test["max_score"] else "FAIL"
                 print(f"{mark} {test['name']}: {_number(test.get('score', 0))} / {_number(test['max_score'])}")
                 if mark == "FAIL":
-                    failed = [line.strip() for line in test.get("output", "").splitlines()
-                              if line.strip().startswith(("AssertionError", "TimeoutError", "Error"))
-                              or "failed" in line.lower()]
-                    for line in failed[:4]:
-                        print(f"       {line[:160]}")
+                    for line in failed_cases(test.get("output", "")):
+                        print(f"       {line[:200]}")
             elif test.get("status") == "failed" and test.get("visibility") == "visible":
                 print(f"FAIL {test['name']}: {test.get('output', '')[:200]}")
         score = float(results.get("score", sum(t.get("score", 0) for t in results.get("tests", []))))
@@ -172,7 +187,7 @@ def main(argv=None) -> int:
     parser.add_argument("--autograder", type=Path, default=None,
                         help="the autograder.zip (default: the one `make assignment` built for it)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="where results.json goes (default: _build/grade/<submission name>)")
+                        help="where results.json goes (default: _build/grade/<folder>/<notebook name>)")
     parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds for the whole run (1200)")
     args = parser.parse_args(argv)
@@ -186,7 +201,7 @@ def main(argv=None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or ROOT / "_build" / "grade" / args.submission.stem
+    out = args.out or ROOT / "_build" / "grade" / args.submission.resolve().parent.name / args.submission.stem
     grade(args.submission, autograder, out, args.cell_timeout, args.timeout)
     return 0
 
