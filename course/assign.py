@@ -15,7 +15,8 @@ files its tests import. From it:
 
     python course/assign.py book-page [--check]
         writes (or checks) the book's page of each assignment, book/assignments/NAME.md: the
-        master without solutions, tests or Otter's markers (the HTML book shows it).
+        master without solutions, tests, Otter's markers or cells tagged course-only (the HTML
+        book shows it).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ BOOK_PAGES = ROOT / "book" / "assignments"
 GENERATED_NOTE = ("<!-- Generated from book/assignments/masters/{name}.md by "
                   "`python course/assign.py book-page` (make sync): edit the master, not this page. -->")
 
+COURSE_ONLY_TAG = "course-only"     # cells of the course notebooks that the book's page leaves out
 _BLOCK = re.compile(r"^#\s*(BEGIN|END)\s+(QUESTION|SOLUTION|TESTS|PROMPT)\b", re.IGNORECASE)
 _FORGET_LINE = re.compile(r'^(\s*FORGET\s*=\s*)"[^"\n]*"', re.MULTILINE)
 _SEED_LINE = re.compile(r"^(\s*SEED\s*=\s*)\d+", re.MULTILINE)
@@ -107,6 +109,8 @@ def book_page(master: Path) -> nbformat.NotebookNode:
             continue                      # the config cell and every marker stay out
         if stack and stack[-1] in ("SOLUTION", "TESTS"):
             continue
+        if COURSE_ONLY_TAG in cell.metadata.get("tags", []):
+            continue                      # e.g. Otter's grader, which the book does not use
         cells.append(cell)
     if stack:
         raise ValueError(f"{master}: block(s) {stack} are never closed")

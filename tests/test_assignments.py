@@ -28,7 +28,8 @@ def test_every_assignment_page_is_generated_from_its_master():
 def test_the_book_page_has_no_solutions_tests_or_otter_markers():
     for master in assign.masters():
         text = assign.book_page_text(master)
-        for needle in SOLUTION_ONLY + ("BEGIN", "END QUESTION", "ASSIGNMENT CONFIG", "grader.check(\""):
+        for needle in SOLUTION_ONLY + ("BEGIN", "END QUESTION", "ASSIGNMENT CONFIG", "grader.check(\"",
+                                       "otter.Notebook"):
             assert needle not in text, f"{needle!r} leaked into the book page of {master.stem}"
 
 
@@ -57,6 +58,10 @@ def test_otter_assign_makes_a_student_copy_without_solutions_or_hidden_tests(tmp
              for suite in test["suites"] for case in suite["cases"]]
     assert cases and not any(case.get("hidden") for case in cases), "hidden tests in the student copy"
     assert sum("grader.check" in c.source for c in student.cells) >= 1
+    # the grader is set up after the Colab install cell, not before it
+    setup = [i for i, c in enumerate(student.cells) if "pip" in c.source and "install" in c.source]
+    grader = [i for i, c in enumerate(student.cells) if "otter.Notebook(" in c.source]
+    assert setup and len(grader) == 1 and setup[0] < grader[0]
     assert (dist / "autograder" / "autograder.zip").is_file()
     # the autograder holds the hidden tests, and its points are the rubric's automatic 30
     assert grade.points_possible(dist / "autograder" / "autograder.zip") == 30
