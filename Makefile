@@ -11,8 +11,15 @@ TEST_CACHE ?= $(CURDIR)/.cache/test
 TEST_BUILD ?= $(CURDIR)/_build/test-book
 GPU_WHEELS ?= $(CURDIR)/_build/gpu-wheels
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb book/assignments/*.ipynb))
+# Course assignments (Otter-Grader): `make assignment [FORGET=age:LO-HI] [VARIANT_SEED=N]`,
+# `make grade SUBMISSION=path/to/notebook.ipynb`. Grading always runs the smoke profile.
+ASSIGNMENT_OUT ?= $(CURDIR)/_build/assignment
+GRADE_CACHE ?= $(CURDIR)/.cache/grade
+GRADE_CELL_TIMEOUT ?= 300
+GRADE_TIMEOUT ?= 1200
+COURSE_ENV = PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke
 
-.PHONY: all install book test unit nbval solutions book-test browser-check test-gpu gpu-wheels test-browser bench sync clean
+.PHONY: all install book test unit nbval solutions grading book-test browser-check test-gpu gpu-wheels test-browser bench sync clean assignment grade checkpoints
 
 all: book
 
@@ -20,7 +27,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -e '.[book,test,cluster]'
+	$(PY) -m pip install -e '.[book,test,cluster,course]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -30,6 +37,7 @@ install: $(STAMP)
 # v{version}), and the Colab copies (book/*.ipynb: outputs stripped, plain Markdown) from the
 # MyST sources. tests/test_pairing.py fails when any of them drifts.
 sync: install
+	$(PY) course/assign.py book-page
 	$(PY) tools/pairing.py --write
 
 # Each profile builds in _build/<profile>/ (emptied when the data, epochs or device changed),
@@ -51,6 +59,20 @@ nbval: install
 solutions: install
 	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(PY) tests/run_solutions.py
 
+# The three grading checks: the solution scores full marks, the untouched student notebook and a
+# deliberately wrong submission score less, and none of them crashes the grader.
+grading: install
+	$(COURSE_ENV) PIXELSECURER_CACHE=$(TEST_CACHE)/book $(PY) tests/run_grading.py --out $(CURDIR)/_build/test-assignment
+
+assignment: install
+	$(COURSE_ENV) PIXELSECURER_CACHE=$(GRADE_CACHE) $(PY) course/assign.py build --out $(ASSIGNMENT_OUT) \
+		$(if $(FORGET),--forget '$(FORGET)') $(if $(VARIANT_SEED),--seed '$(VARIANT_SEED)')
+
+grade: install
+	@test -n "$(SUBMISSION)" || { echo "usage: make grade SUBMISSION=path/to/notebook.ipynb" >&2; exit 2; }
+	@$(COURSE_ENV) PIXELSECURER_CACHE=$(GRADE_CACHE) $(PY) course/grade.py '$(SUBMISSION)' \
+		--cell-timeout $(GRADE_CELL_TIMEOUT) --timeout $(GRADE_TIMEOUT) $(if $(GRADE_OUT),--out '$(GRADE_OUT)')
+
 book-test: install
 	rm -rf $(TEST_BUILD)
 	PIXELSECURER_STATIC=1 PIXELSECURER_PROFILE=smoke PIXELSECURER_CACHE=$(TEST_CACHE)/book $(VENV)/bin/jupyter-book build -W --keep-going \
@@ -59,8 +81,8 @@ book-test: install
 browser-check: install
 	BOOK_HTML=$(TEST_BUILD)/_build/html bash tests/browser/run.sh
 
-test: unit nbval solutions book-test browser-check
-	@echo "make test: unit tests, nbval, the solutions, the -W book build and the browser check all passed"
+test: unit nbval solutions grading book-test browser-check
+	@echo "make test: unit tests, nbval, the solutions, the grading checks, the -W book build and the browser check all passed"
 
 test-gpu: install
 	bash bench/test_gpu.sh
