@@ -74,3 +74,13 @@ def test_the_colab_line_keeps_the_chapters_own_arguments():
                          'ctx = psl.setup_chapter(seed=0, load_data=False, profile="cpu", '
                          f'cache="{release.DRIVE_CACHE}")']
     assert re.search(r"\nctx = psl\.setup_chapter\(seed=0, load_data=False\)   # prints$", text)
+
+
+def test_every_install_line_in_the_book_pins_the_release_tag():
+    """Pages whose first cell is not generated (the assignment masters and the pages written
+    from them) pin the same tag by hand: no page installs the head of a branch."""
+    lines = [(page, line) for page in release.ROOT.glob("book/**/*.md")
+             for line in page.read_text().splitlines() if "git+https://" in line]
+    assert lines
+    for page, line in lines:
+        assert f"@{release.tag()}" in line, f"{page}: {line.strip()}"

@@ -146,10 +146,15 @@ def synced_markdown(text: str, root: Path = None, where: str = "chapter") -> str
 
 
 def installing_sources(root: Path = None):
-    """Every MyST page with a first cell that installs the library (chapters, solutions)."""
+    """Every MyST page with a first cell that installs the library (chapters, solutions).
+
+    The assignment masters are left out: their first cell installs the ``[course]`` extra and
+    sets the hand-in profile, and course/assign.py writes the book's page from them."""
     root = root or ROOT
     pages = sorted(root.glob("book/**/*.md"))
-    return [p for p in pages if "_build" not in p.parts and FIRST_LINE.split(":")[0] in p.read_text()]
+    return [p for p in pages if "_build" not in p.parts and "masters" not in p.parts
+            and FIRST_LINE.split(":")[0] in p.read_text()
+            and "course/assign.py book-page" not in p.read_text()]   # written from a master
 
 
 def synced_citation(text: str, root: Path = None) -> str:
