@@ -259,6 +259,9 @@ def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=No
         use_cache_dir(cache)
 
     seed_everything(seed)
+    from .plots import use_book_style
+
+    use_book_style()                  # figures sized for the book's column
     if progress is None:
         progress = interactive()
     ctx = ChapterContext(profile=get_profile(profile), device=choose_device(device), seed=seed,
