@@ -1,5 +1,11 @@
 """The figures the chapters show, one function each. Every function returns the matplotlib
-Axes (or Figure) it drew on, so a chapter can add to it."""
+Axes (or Figure) it drew on, so a chapter can add to it.
+
+Figures are sized for the book's text column (about 690 px, :data:`COLUMN_WIDTH` inches at
+100 dpi), so that they are shown at their natural size on a desktop and their smallest text
+(10.5 pt, about 15 px) is at least as large as the page's small print. :func:`use_book_style`
+sets these defaults; :func:`psl.setup_chapter` calls it.
+"""
 from __future__ import annotations
 
 from typing import Dict, Mapping, Optional, Sequence
@@ -17,6 +23,22 @@ METHOD_COLORS = {
 }
 
 
+COLUMN_WIDTH = 6.9     # inches: the text column of the HTML book at 100 dpi (about 690 px)
+BOOK_STYLE = {
+    "figure.figsize": (6.0, 3.6), "figure.dpi": 100, "savefig.dpi": 100,
+    "figure.facecolor": "white", "savefig.facecolor": "white",   # readable in dark mode too
+    "font.size": 11.0, "axes.titlesize": 11.5, "axes.labelsize": 11.0, "figure.titlesize": 12.0,
+    "xtick.labelsize": 10.5, "ytick.labelsize": 10.5, "legend.fontsize": 10.5,
+    "legend.title_fontsize": 10.5,
+}
+
+
+def use_book_style() -> None:
+    """Matplotlib defaults for figures that fit the book's column (figure size, 100 dpi, fonts
+    of at least 10.5 pt, white background). Called by ``psl.setup_chapter``."""
+    plt.rcParams.update(BOOK_STYLE)
+
+
 def _label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
@@ -27,7 +49,7 @@ def age_scatter(data, ax=None, max_subjects: Optional[int] = None):
     Subjects are ordered by their mean age, so the plot shows both the spread of ages across
     subjects and the span of each subject's life that the photos cover.
     """
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.8))[1]
     frame = pd.DataFrame({"identity": data.identities, "age": data.ages})
     order = frame.groupby("identity")["age"].mean().sort_values()
     if max_subjects is not None:
@@ -40,25 +62,28 @@ def age_scatter(data, ax=None, max_subjects: Optional[int] = None):
             label="subject's mean age")
     ax.set_xlabel("subject (ordered by mean age)")
     ax.set_ylabel("age (years)")
-    ax.set_title("Age distribution: every image of every subject")
     ax.legend(loc="upper left", markerscale=3)
     return ax
 
 
 def image_grid(data, indices: Optional[Sequence[int]] = None, n: int = 12, seed: int = 0,
-               columns: int = 6):
-    """A grid of images captioned "ID: Name  Age: n" (chapter 03-agedb)."""
+               columns: int = 4):
+    """A grid of images, each captioned with the subject's name and age (chapter 03-agedb).
+
+    At most four columns fit the book's column with readable captions."""
     if indices is None:
         indices = np.random.default_rng(seed).choice(len(data), size=min(n, len(data)),
                                                      replace=False)
     indices = list(indices)
     rows = int(np.ceil(len(indices) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)
+    panel = min(1.7, COLUMN_WIDTH / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel * columns, (panel + 0.5) * rows),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, indices):
         ax.imshow(data.images[i].permute(1, 2, 0).numpy())
-        ax.set_title(f"ID: {data.names[i]}\nAge: {data.ages[i]}", fontsize=8)
+        ax.set_title(f"{data.names[i]}\nage {data.ages[i]}", fontsize=10.5)
     fig.tight_layout()
     return fig
 
@@ -66,7 +91,7 @@ def image_grid(data, indices: Optional[Sequence[int]] = None, n: int = 12, seed:
 def age_histogram(ages, ranges: Sequence[Sequence[int]] = (), ax=None, width: int = 2):
     """Histogram of ages (bins of ``width`` years, aligned to whole ages) with forget ranges
     shaded (chapter 03-agedb)."""
-    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.4))[1]
     edges = np.arange(-0.5, int(np.max(ages)) + width + 0.5, width)
     ax.hist(ages, bins=edges, color="#1f77b4", alpha=0.8)
     for (lo, hi), color in zip(ranges, ("#d62728", "#ff7f0e", "#2ca02c")):
@@ -80,7 +105,7 @@ def age_histogram(ages, ranges: Sequence[Sequence[int]] = (), ax=None, width: in
 
 def learning_curve(history: Sequence[Mapping], ax=None, label: str = "training"):
     """Training loss (and validation MAE, when recorded) per epoch (chapter 04)."""
-    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    ax = ax or plt.subplots(figsize=(6.0, 3.5))[1]
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label=f"{label}: train L1 loss")
     if history and "val_mae" in history[0]:
@@ -114,7 +139,7 @@ def predicted_vs_true(ages, predictions, ax=None, title: str = "", highlight=Non
 def output_distributions(predictions: Mapping[str, np.ndarray], reference: str = "retrain",
                          ax=None, title: str = "Predictions on the forget set D_f"):
     """Density of each model's predictions on D_f, the retrained model's drawn thick (chapter 08)."""
-    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.8))[1]
     for method, preds in predictions.items():
         preds = np.asarray(preds, dtype=float)
         style = {"lw": 3, "ls": "-"} if method == reference else {"lw": 1.6, "ls": "--"}
@@ -131,7 +156,7 @@ def output_distributions(predictions: Mapping[str, np.ndarray], reference: str =
 def w1_bars(summary: pd.DataFrame, noise_floor: Optional[float] = None, ax=None,
             title: str = "W1 to the retrained model on D_f"):
     """W1 per method with 95% intervals, the retrain-vs-retrain noise floor as a line (chapter 08)."""
-    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.5))[1]
     rows = summary[summary.method != "retrain"]
     x = np.arange(len(rows))
     err = rows["w1_to_retrain_ci95"] if "w1_to_retrain_ci95" in rows else None
@@ -150,7 +175,7 @@ def w1_bars(summary: pd.DataFrame, noise_floor: Optional[float] = None, ax=None,
 def mae_bars(summary: pd.DataFrame, ax=None, columns: Sequence[str] = ("retain_mae", "forget_mae"),
              title: str = "Error on the retain and forget sets"):
     """Grouped bars of MAE per method (chapter 08)."""
-    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.5))[1]
     width = 0.8 / len(columns)
     x = np.arange(len(summary))
     for j, col in enumerate(columns):
@@ -164,13 +189,20 @@ def mae_bars(summary: pd.DataFrame, ax=None, columns: Sequence[str] = ("retain_m
     return ax
 
 
-def attention_maps(maps: Dict[str, np.ndarray], size: int, title: str = ""):
-    """Attention maps AT(a) side by side (chapter 06-blindspot)."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
+def attention_maps(maps: Dict[str, np.ndarray], size: int, title: str = "",
+                   columns: Optional[int] = None):
+    """Attention maps AT(a) in a grid, row by row (chapter 06-blindspot); at most four columns
+    fit the book's column."""
+    columns = min(len(maps), 4) if columns is None else int(columns)
+    rows = int(np.ceil(len(maps) / columns))
+    panel = min(1.7, COLUMN_WIDTH / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel * columns, (panel + 0.4) * rows + 0.4),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
     for ax, (name, m) in zip(axes.flat, maps.items()):
         ax.imshow(np.asarray(m).reshape(size, size), cmap="magma")
-        ax.set_title(name, fontsize=9)
-        ax.axis("off")
+        ax.set_title(name, fontsize=10.5)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -200,3 +232,33 @@ def exposed_examples(per_example: pd.DataFrame, methods: Optional[Sequence[str]]
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# Column titles, with units, for showing a tidy results table (psl.experiment) to a reader.
+COLUMN_TITLES = {
+    "range": "forget ages", "method": "method", "seed": "seed",
+    "retain_mae": "MAE on D_r (years)", "forget_mae": "MAE on D_f (years)",
+    "test_retain_mae": "MAE, test retain (years)", "test_forget_mae": "MAE, test forget (years)",
+    "w1_to_retrain": "W1 to retrain on D_f (years)", "w1_over_floor": "W1 / noise floor",
+    "w1_over_original": "W1 / W1 of original", "mia_forget": "member rate on D_f",
+    "mia_auc": "attack AUC", "seconds": "wall time (s)",
+    "seconds_over_retrain": "wall time / retraining",
+}
+
+
+def readable_table(frame: pd.DataFrame, columns: Optional[Sequence[str]] = None,
+                   digits: int = 2) -> pd.DataFrame:
+    """A copy of a tidy results table for reading (chapter 08): method names spelled out,
+    columns titled with their units (:data:`COLUMN_TITLES`), numbers rounded. The tidy frame
+    stays as it is, for code."""
+    columns = list(frame.columns) if columns is None else list(columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"readable_table: no column {missing[0]!r} in the table; it has "
+                         f"{', '.join(map(str, frame.columns))}")
+    shown = frame[columns].copy()
+    if "method" in shown:
+        shown["method"] = shown["method"].map(_label)
+    numeric = shown.select_dtypes("number").columns
+    shown[numeric] = shown[numeric].round(digits)
+    return shown.rename(columns=COLUMN_TITLES)

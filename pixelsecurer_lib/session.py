@@ -209,6 +209,9 @@ def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=No
     if cache is not None:
         use_cache_dir(cache)
     seed_everything(seed)
+    from .plots import use_book_style
+
+    use_book_style()                  # figures sized for the book's column
     if progress is None:
         progress = interactive()
     root = resolve_data_root(data_root)

@@ -3,7 +3,9 @@
 The training algorithm A of chapter 02 made concrete: minimise the L1 loss
 L(h, D) = (1/|D|) sum_{(x, y) in D} |h(x) - y| (the mean absolute error in years) with Adam.
 Training images get light augmentation (horizontal flip, padded random crop); evaluation
-never does (the reference code evaluates with augmentation on; we don't copy that).
+never does. The reference code of Tarun et al. agrees for its MAEs, which come from
+unaugmented test loaders; augmentation enters only the inputs of its W1 and of its
+membership attack (where members are augmented but non-members are not, chapter 09).
 
 Everything random is drawn from generators seeded by ``seed``, so on the CPU the same seed
 gives the same weights and the same predictions.

@@ -101,6 +101,27 @@ def test_statistics_of_default_plan():
     assert len({p.name for p in plans}) == 568
 
 
+def test_black_and_white_share_does_not_depend_on_age():
+    # colour must not be an age cue: every age band holds about GRAY_SHARE black-and-white
+    # photos (generator version 1 had 32 % among ages 1-10 and 3 % among ages 81-101)
+    plans = plan_subjects(0, 568)
+    ages = np.concatenate([p.ages for p in plans])
+    gray = np.concatenate([p.gray for p in plans])
+    for lo, hi in ((1, 10), (11, 20), (21, 30), (31, 45), (46, 60), (61, 80), (81, 101)):
+        band = (ages >= lo) & (ages <= hi)
+        assert band.sum() > 500
+        share = gray[band].mean()
+        # within 3.5 binomial standard errors of the target share
+        tolerance = 3.5 * np.sqrt(synthetic.GRAY_SHARE * (1 - synthetic.GRAY_SHARE) / band.sum())
+        assert abs(share - synthetic.GRAY_SHARE) < tolerance, (lo, hi, share)
+
+
+def test_cache_folder_names_the_generator_version():
+    from pixelsecurer_lib.data import synthetic_folder
+
+    assert f"-v{synthetic.GENERATOR_VERSION}-" in synthetic_folder(40, 32).name
+
+
 def test_refuses_non_empty_folder_and_replaces_empty_one(tmp_path):
     full = tmp_path / "full"
     full.mkdir()

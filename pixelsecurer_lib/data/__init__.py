@@ -14,7 +14,10 @@ SYNTHETIC_SEED = 0
 
 def synthetic_folder(subjects: int, size: int, seed: int = SYNTHETIC_SEED) -> Path:
     """Where the synthetic set for these parameters lives in the cache."""
-    return cache_dir() / "synthetic" / f"agedb-synth-seed{seed}-n{subjects}-px{size}"
+    from .synthetic import GENERATOR_VERSION
+
+    return (cache_dir() / "synthetic"
+            / f"agedb-synth-v{GENERATOR_VERSION}-seed{seed}-n{subjects}-px{size}")
 
 
 def ensure_synthetic(subjects: int, size: int, seed: int = SYNTHETIC_SEED,

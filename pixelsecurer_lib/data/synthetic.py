@@ -8,8 +8,13 @@ What the synthetic set *has*:
 
 * AgeDB's shape: 568 subjects by default, about 29 images each (the count varies a lot from
   subject to subject), ages 1-101, each subject photographed over a span of 10-50 years of
-  their life, subject mean ages centred near 50, about 59 % men, and about one photo in eight
-  a black-and-white "old photo" stored as a real grayscale JPEG.
+  their life, subject mean ages centred near 50, about 59 % men, and one photo in eight
+  (``GRAY_SHARE``) a black-and-white "old photo" stored as a real grayscale JPEG. The share is
+  the same at every age *on purpose*: in AgeDB black-and-white photos are mostly old prints,
+  so they are commoner among the young photos of old celebrities, and a model could read age
+  from colour alone. Generator version 1 imitated that tie (61 % of the images aged 1-10 were
+  black-and-white in the 40-subject smoke set, 32 % in the full-size set, against 3-7 % above
+  60); version 2 cuts it, so that the only age cues are the faces.
 * AgeDB's file format, so the same reader (:mod:`pixelsecurer_lib.data.agedb`) serves both.
   Names are made up from syllables (``MiraVolkan``); the identity key is name + gender.
 * Age that is *visible but not trivial*. Cartoon faces carry several graded cues, each a smooth
@@ -21,6 +26,9 @@ What the synthetic set *has*:
   identity (skin tone, hair colour and style, face shape, eye spacing, beards), pose, lighting,
   background, clothing, expression, blur, sensor noise and JPEG compression. At the 32 px the
   models see, the fine lines blur, so age has to be read from several weak cues at once.
+  The cues are not graded evenly: growth ends near 18 and wrinkles, greying and a receding
+  hairline start between about 30 and 50 at a personal age, so faces aged about 20 to 35 look
+  nearly alike and 35 to 50 differ only by faint marks (chapter 03 shows one face at many ages).
 
 What it does *not* show: these are not faces of people. The cues were designed by hand, so
 which cue matters and how strongly is our choice, not nature's; and numbers measured on this
@@ -49,7 +57,9 @@ from PIL import Image
 __all__ = ["generate", "render_face", "render_faces", "make_traits", "plan_subjects"]
 
 MIN_AGE, MAX_AGE = 1, 101
-COLLECTION_YEAR = 2017          # AgeDB was collected around 2017: no photo is newer
+GRAY_SHARE = 0.125              # one photo in eight is black-and-white, whatever the age
+# Bump when a change to the generator changes its output, so cached sets are not reused.
+GENERATOR_VERSION = 2           # 2: black-and-white share flat in age (was tied to the year)
 JPEG_QUALITY = (85, 95)         # per image, inclusive range
 MIN_SIZE, MAX_SIZE = 16, 512    # image side in pixels: rendering holds a subject's images
 MAX_SUBJECTS = 100_000          # as float arrays, so a side of 20,000 px would need ~26 GiB
@@ -173,10 +183,9 @@ def _draw_subject(seed: int, index: int, images_per_subject: float):
     ages = np.where(ages < MIN_AGE - 0.5, 2 * MIN_AGE - 1 - ages, ages)          # reflect
     ages = np.where(ages > MAX_AGE + 0.5, 2 * MAX_AGE + 1 - ages, ages)
     ages = np.clip(np.rint(ages), MIN_AGE, MAX_AGE).astype(int)
-    # black-and-white photos: likelier the longer ago the photo was taken
-    birth = COLLECTION_YEAR - ages.max() - rng.uniform(0.0, 50.0) * rng.random()
-    year = birth + ages
-    gray = rng.random(count) < 1.0 / (1.0 + np.exp((year - 1968.0) / 5.0))
+    # black-and-white photos: the same share at every age, so that colour says nothing about
+    # age (in AgeDB they are mostly old prints, which ties them to age; here that tie is cut)
+    gray = rng.random(count) < GRAY_SHARE
     name_rng = _subject_rng(seed, index, 2)
     return gender, centre, ages, gray, name_rng
 

@@ -12,6 +12,11 @@ may reach the network), opens every page listed in _toc.yml in headless Chromium
   colab     notebook pages (book/X.ipynb beside book/X.md) link to
             https://colab.research.google.com/github/<org>/<repo>/blob/<branch>/book/X.ipynb
   offline   the page requests nothing outside the served book (links may point anywhere)
+  layout    no output block is wider than the text column (scrollWidth > clientWidth: it
+            scrolls sideways or is cut);
+            every figure has a caption and alt text that is not a file name; no raster
+            figure is drawn more than MAX_RASTER_SCALE times wider than it is shown (vector
+            images are exempt); no page title, and no link in the navigation, starts "Goal"
 It saves a full-page screenshot of each page to HTML_DIR/../screenshots/<page>.png,
 prints one PASS/FAIL line per page and exits 1 if any page fails.
 """
@@ -45,6 +50,9 @@ CHROMIUM_ARGS = [
 ]
 MATHJAX_CDN = re.compile(r"""(src=["'])https?://cdn\.jsdelivr\.net/npm/mathjax@3[^/"']*/es5/([^"'?#]+)[^"']*(["'])""")
 PAGE_TIMEOUT_MS = 30_000
+MAX_RASTER_SCALE = 1.3      # natural width / displayed width of a PNG/JPEG figure at 1280 px
+FILENAME_ALT = re.compile(r"^\s*$|^[0-9a-f]{16,}(\.\w+)?$|\.(png|jpe?g|svg|gif|webp)$", re.I)
+JARGON_TITLE = re.compile(r"^\s*(\d+(\.\d+)*\.?\s*)?Goal\b", re.I)
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Z]\w*(Error|Exception): ", re.M)
 STDERR_TEXT = re.compile(r"Traceback|\w*Error\b")
 # Harmless JS errors that Jupyter Book 1.x itself causes: sphinx-thebe's config script is
@@ -159,13 +167,29 @@ PAGE_FACTS_JS = r"""
     }
     return true;
   };
-  const imgs = [...root.querySelectorAll('img')].map(img => ({
-    src: img.getAttribute('src') || '',
-    natural: img.naturalWidth,
-    width: img.getBoundingClientRect().width,
-    visible: visible(img),
-    inOutput: !!img.closest('.cell_output, .output'),
-  }));
+  const imgs = [...root.querySelectorAll('img')].map(img => {
+    const fig = img.closest('figure');
+    const cap = fig ? fig.querySelector('figcaption') : null;
+    return {
+      src: img.getAttribute('src') || '',
+      natural: img.naturalWidth,
+      width: img.getBoundingClientRect().width,
+      visible: visible(img),
+      inOutput: !!img.closest('.cell_output, .output'),
+      alt: img.getAttribute('alt') || '',
+      caption: cap ? cap.innerText.trim() : '',
+      figureId: fig ? (fig.id || '') : '',
+    };
+  });
+  // output blocks that scroll sideways instead of fitting the column
+  const overflowing = [...root.querySelectorAll(
+      '.cell_output pre, .cell_output .output, .cell_output .text_html, .cell_output table')]
+    .filter(e => visible(e) && e.scrollWidth > e.clientWidth + 1)
+    .map(e => `${e.tagName.toLowerCase()} ${e.scrollWidth}>${e.clientWidth} px: ` +
+              e.innerText.trim().split('\n')[0].slice(0, 60));
+  const h1 = document.querySelector('.bd-article h1, main h1, h1');
+  const navTitles = [...document.querySelectorAll('.bd-sidebar-primary a, nav.bd-links a, .prev-next-area a')]
+    .map(a => a.innerText.trim().replace(/\s+/g, ' ')).filter(t => t);
   const maths = [...root.querySelectorAll('.math')];
   const errorOut = [...root.querySelectorAll(
       '.output.error, .output_error, .output.traceback, .output_traceback, .traceback')]
@@ -184,7 +208,9 @@ PAGE_FACTS_JS = r"""
     mjxErrors: [...document.querySelectorAll('mjx-merror')].map(e => e.getAttribute('data-mjx-error') || e.textContent)
       .concat([...document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]')]
         .map(e => e.textContent).filter(t => t.startsWith('\\')).map(t => 'undefined ' + t)).slice(0, 3),
-    imgs, errorOut, stderr, outputs, redAnsi,
+    imgs, errorOut, stderr, outputs, redAnsi, overflowing, navTitles,
+    title: h1 ? h1.innerText.trim().replace(/[#¶]\s*$/, '').trim() : '',
+    docTitle: document.title,
     colab: [...document.querySelectorAll('a[href*="colab.research.google.com"]')].map(a => a.href),
   };
 }
@@ -250,6 +276,30 @@ def check_page(page, base_url: str, name: str, html_dir: Path, shots: Path, cola
     got = sum(1 for img in facts["imgs"] if img["inOutput"] and img["natural"] > 0)
     if got < want:
         fails.append(f"figures: {got} output images shown, {want} code cells call plt.show()")
+
+    # (ii b) figures for readers: a numbered caption, alt text, drawn for the column
+    for img in facts["imgs"]:
+        where = img["src"].rsplit("/", 1)[-1][:24]
+        if not img["caption"]:
+            fails.append(f"figure without a caption: {where}")
+        if FILENAME_ALT.search(img["alt"]):
+            fails.append(f"figure alt text is empty or a file name ({img['alt'][:30]!r}): {where}")
+        vector = img["src"].lower().endswith(".svg") or img["src"].startswith("data:image/svg")
+        if (not vector and img["visible"] and img["width"] > 0
+                and img["natural"] > MAX_RASTER_SCALE * img["width"]):
+            fails.append(f"figure drawn {img['natural']} px wide, shown at {img['width']:.0f} px "
+                         f"(over {MAX_RASTER_SCALE}x: its text shrinks): {where}")
+
+    # (ii c) printed output that runs past the column and scrolls sideways
+    for block in facts["overflowing"]:
+        fails.append(f"output scrolls sideways: {block}")
+
+    # (ii d) no internal jargon in titles
+    if JARGON_TITLE.search(facts["title"]):
+        fails.append(f"page title starts with 'Goal': {facts['title']!r}")
+    jargon = sorted({t for t in facts["navTitles"] if JARGON_TITLE.search(t)})
+    if jargon:
+        fails.append(f"navigation links start with 'Goal': {jargon[:3]}")
 
     # (iii) cell errors
     for text in facts["errorOut"]:
