@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ class Page:
     path: Path
     equations: dict
     book_url: str
+    figures: dict = field(default_factory=dict)
     files_url: str = ""          # raw files of the release: images that a figure shows
     root: Path = ROOT
 
@@ -55,11 +56,30 @@ class Page:
             return str(self.path)
 
 
-def equation_numbers(text: str) -> dict:
-    """{label: n} for the labelled equations of one chapter, in order of appearance."""
+def _chapter_prefix(path: Path) -> str:
+    """"8." for book/08-results.md (the book numbers figures and equations per chapter, as
+    "Figure 8.2" and "(8.3)"); "" for an unnumbered page such as the introduction."""
+    digits = re.match(r"(\d+)-", Path(path).name)
+    return f"{int(digits[1])}." if digits else ""
+
+
+def equation_numbers(text: str, path: Path = Path("page.md")) -> dict:
+    """{label: "8.n"} for the labelled equations of one chapter, in order of appearance."""
     numbers = {}
     for match in LABELLED_MATH.finditer(_outside_code(text)):
-        numbers.setdefault(match["label"], len(numbers) + 1)
+        numbers.setdefault(match["label"], f"{_chapter_prefix(path)}{len(numbers) + 1}")
+    return numbers
+
+
+FIGURE_NAME = re.compile(r"^\s*(?::name:|name:)\s*(?P<name>fig-[\w-]+)\s*$", re.MULTILINE)
+
+
+def figure_numbers(text: str, path: Path = Path("page.md")) -> dict:
+    """{name: "8.n"} for the named figures of one chapter (a code cell's ``mystnb.figure.name``
+    or a figure directive's ``:name:``), in order of appearance, as the HTML book numbers them."""
+    numbers = {}
+    for match in FIGURE_NAME.finditer(text):
+        numbers.setdefault(match["name"], f"{_chapter_prefix(path)}{len(numbers) + 1}")
     return numbers
 
 
@@ -225,6 +245,11 @@ def inline(text: str, page: Page) -> str:
             return doc_link(body, page)
         if name == "eq":
             return eq_reference(body.strip(), page)
+        if name == "numref":
+            label = body.strip()
+            if label not in page.figures:
+                raise ValueError(f"{page.where}: {{numref}}`{label}` names no figure of this page")
+            return f"Figure {page.figures[label]}"
         if name == "math":
             return f"${body}$"
         raise ValueError(f"{page.where}: role {{{name}}} has no plain-Markdown form for Colab")

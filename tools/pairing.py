@@ -43,7 +43,8 @@ def expected_notebook(md: Path) -> nbformat.NotebookNode:
     """The .ipynb that belongs beside ``md``: same cells, plain Markdown, no outputs, Colab-ready."""
     text = md.read_text()
     nb = jupytext.reads(text, fmt="md:myst")
-    page = colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(text),
+    page = colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(text, md),
+                               figures=colab_markdown.figure_numbers(text, md),
                                book_url=release.book_url(ROOT), files_url=release.files_url(ROOT),
                                root=ROOT)
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
