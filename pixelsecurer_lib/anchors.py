@@ -65,6 +65,9 @@ REFERENCE_CODE = Anchor(
                             "amnesiac": 9.81, "blindspot": 9.98},
         "test_forget_mae": {"original": 12.77, "retrain": 24.31, "finetune": 14.83,
                             "amnesiac": 17.07, "blindspot": 21.63},
+        # its attack's member rate on D_f (members drawn from the whole training set)
+        "mia_forget": {"original": 0.5925, "retrain": 0.3005, "finetune": 0.4285,
+                       "amnesiac": 0.4965, "blindspot": 0.403},
     },
 )
 

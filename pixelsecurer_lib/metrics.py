@@ -35,14 +35,15 @@ def w1(predictions_a, predictions_b) -> float:
 
 
 def membership_inference(member_losses, nonmember_losses, target_losses, seed: int = 0,
-                         max_per_class: int = 2000) -> Dict[str, float]:
+                         max_per_class: int = 2000, return_attack: bool = False) -> Dict[str, float]:
     """A loss-based membership-inference attack (after the reference code's attack).
 
     An RBF support-vector classifier (C = 3) learns member (training retain samples) vs
     non-member (test samples) from the per-sample L1 loss, on balanced classes; half of each
     class trains it and the other half measures its ROC AUC. It then labels ``target_losses``
     (D_f): ``member_rate`` is the share it calls members. The retrained model, which never saw
-    D_f, gives the rate to aim for.
+    D_f, gives the rate to aim for. ``return_attack`` adds the fitted classifier (``attack``:
+    its ``predict`` on a column of losses says where it answers "member"; chapter 09 draws it).
     """
     from sklearn.metrics import roc_auc_score
     from sklearn.svm import SVC
@@ -64,7 +65,10 @@ def membership_inference(member_losses, nonmember_losses, target_losses, seed: i
     auc = float(roc_auc_score(y_eval, attack.decision_function(x_eval)))
     target = np.asarray(target_losses, dtype=np.float64)[:, None]
     rate = float(attack.predict(target).mean()) if len(target) else float("nan")
-    return {"member_rate": rate, "auc": auc}
+    result = {"member_rate": rate, "auc": auc}
+    if return_attack:
+        result["attack"] = attack
+    return result
 
 
 def mean_ci95(values: Sequence[float]) -> Dict[str, float]:
