@@ -87,6 +87,12 @@ test: unit nbval solutions grading book-test browser-check
 test-gpu: install
 	bash bench/test_gpu.sh
 
+# The small cpu-profile checkpoints the release ships (pixelsecurer_lib/checkpoints/): every
+# chapter run under cpu with an empty cache, then the models it trained, with a MANIFEST of
+# command, code version, date and machine. Run it after any change that alters a model's spec.
+checkpoints: install
+	PIXELSECURER_STATIC=1 $(PY) tools/checkpoints.py --profile cpu
+
 # On a connected machine: the wheels the offline GPU machine lacks (Jupyter, nbval, jupytext,
 # ipywidgets and their dependencies; not torch, numpy & co., which it has), for manylinux
 # x86_64 and CPython 3.12, into $(GPU_WHEELS) (ignored by git). Copy the repository with that
