@@ -452,12 +452,13 @@ def ain_report(a) -> list:
              "batch 256, at most 10 epochs, until the validation forget MAE is within 5% of the "
              "original's) ÷ the same for the retrained model (Tarun et al.'s definition). Near 1: "
              "forgotten as deeply as retraining; near 0: the knowledge comes back at once.", "",
-             "| forget | method | AIN per seed | mean | retrained steps per seed | reached |",
-             "|---|---|---|---|---|---|"]
+             "| forget | method | AIN per seed | mean | unlearned steps per seed | retrained steps per seed | target reached |",
+             "|---|---|---|---|---|---|---|"]
     for (forget, method), g in frame.groupby(["forget", "method"], sort=False):
         reached = "all" if g["unlearned_reached"].all() and g["retrained_reached"].all() else "not all (capped)"
-        lines.append(f"| {forget} | {method} | {', '.join(f'{v:.2f}' for v in g['ain'])} | "
-                     f"{g['ain'].mean():.2f} | {', '.join(str(int(v)) for v in g['retrained_steps'])} | {reached} |")
+        lines.append(f"| {forget} | {method} | {', '.join(f'{v:.3f}' for v in g['ain'])} | "
+                     f"{g['ain'].mean():.3f} | {', '.join(str(int(v)) for v in g['unlearned_steps'])} | "
+                     f"{', '.join(str(int(v)) for v in g['retrained_steps'])} | {reached} |")
     return lines + [""]
 
 
