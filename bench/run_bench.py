@@ -477,7 +477,9 @@ def sweep_report(w) -> list:
         if t:
             lines.append(f"| {label} | {threads} | {t['wall_seconds']:.1f} | {t['tasks_per_minute']:.1f} |")
     lines += ["", f"Ray's JSON equals the sequential one (one thread each) timings aside: "
-              f"{w['identical_timings_aside']}.", ""]
+              f"{w['identical_timings_aside']}. The runs are short and the machine may be shared "
+              "(`make bench` under `nice`): rates move with the load of other jobs, so compare "
+              "rows of one report only.", ""]
     return lines
 
 
@@ -580,7 +582,9 @@ def write_report(results: dict, report: Path = REPORT) -> None:
         lines += [g.get("text", ""), ""]
     else:
         lines += ["Not run on a GPU yet: no device was lent to the session that wrote this "
-                  "report. `make test-gpu` was checked in its CPU dry-run mode.", ""]
+                  "report. `make test-gpu` was checked in its CPU dry-run mode, and its offline "
+                  "install (`make gpu-wheels`, then `bench/install_offline.sh` with pip "
+                  "`--no-index`) in a fresh CPython 3.12 environment on the CPU.", ""]
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(report)
