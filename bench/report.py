@@ -111,12 +111,13 @@ def ain_report(a) -> list:
              "batch 256, at most 10 epochs, until the validation forget MAE is within 5% of the "
              "original's) ÷ the same for the retrained model (Tarun et al.'s definition). Near 1: "
              "forgotten as deeply as retraining; near 0: the knowledge comes back at once.", "",
-             "| forget | method | AIN per seed | mean | retrained steps per seed | reached |",
-             "|---|---|---|---|---|---|"]
+             "| forget | method | AIN per seed | mean | unlearned steps per seed | retrained steps per seed | target reached |",
+             "|---|---|---|---|---|---|---|"]
     for (forget, method), g in frame.groupby(["forget", "method"], sort=False):
         reached = "all" if g["unlearned_reached"].all() and g["retrained_reached"].all() else "not all (capped)"
-        lines.append(f"| {forget} | {method} | {', '.join(f'{v:.2f}' for v in g['ain'])} | "
-                     f"{g['ain'].mean():.2f} | {', '.join(str(int(v)) for v in g['retrained_steps'])} | {reached} |")
+        lines.append(f"| {forget} | {method} | {', '.join(f'{v:.3f}' for v in g['ain'])} | "
+                     f"{g['ain'].mean():.3f} | {', '.join(str(int(v)) for v in g['unlearned_steps'])} | "
+                     f"{', '.join(str(int(v)) for v in g['retrained_steps'])} | {reached} |")
     return lines + [""]
 
 
@@ -135,7 +136,9 @@ def sweep_report(w) -> list:
         if t:
             lines.append(f"| {label} | {threads} | {t['wall_seconds']:.1f} | {t['tasks_per_minute']:.1f} |")
     lines += ["", f"Ray's JSON equals the sequential one (one thread each) timings aside: "
-              f"{w['identical_timings_aside']}.", ""]
+              f"{w['identical_timings_aside']}. The runs are short and the machine may be shared "
+              "(`make bench` under `nice`): rates move with the load of other jobs, so compare "
+              "rows of one report only.", ""]
     return lines
 
 
@@ -276,7 +279,9 @@ def gpu_report(g) -> list:
         lines += [g.get("text", ""), ""]
     else:
         lines += ["Not run on a GPU yet: no device was lent to the session that wrote this "
-                  "report. `make test-gpu` was checked in its CPU dry-run mode.", ""]
+                  "report. `make test-gpu` was checked in its CPU dry-run mode, and its offline "
+                  "install (`make gpu-wheels`, then `bench/install_offline.sh` with pip "
+                  "`--no-index`) in a fresh CPython 3.12 environment on the CPU.", ""]
     return lines
 
 

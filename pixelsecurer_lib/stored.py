@@ -42,5 +42,5 @@ def save_stored(kind: str, profile, payload: Dict) -> Path:
         raise ValueError("stored results need their provenance (commit, date, machine, command)")
     path = stored_path(kind, profile)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=1))
+        tmp.write_text(json.dumps(payload, separators=(",", ":")))
     return path

@@ -115,13 +115,7 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     ``init_output`` starts the output bias at the mean target age (a fresh model then starts
     from the mean instead of from 0; the reference starts from 0 and needs more epochs).
     """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"unknown checkpoint rule {checkpoint!r}: expected one of "
-                         f"{', '.join(CHECKPOINTS)}")
-    if checkpoint == "best" and (val_indices is None or len(val_indices) == 0):
-        raise ValueError("checkpoint='best' needs val_indices to pick the best epoch")
+    _check_fit_arguments(schedule, checkpoint, val_indices)
     indices = np.asarray(indices, dtype=np.int64)
     if len(indices) == 0:
         raise ValueError("cannot train on an empty set of images")
@@ -136,41 +130,19 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
             model.head.bias.fill_(float(labels[indices].mean()))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = (len(indices) + batch_size - 1) // batch_size
-    scheduler = None
-    total_steps = epochs * steps_per_epoch
-    if schedule == "onecycle" and total_steps < 4:
-        schedule = "constant"          # too few steps to warm up and anneal
-    if schedule == "onecycle":
-        # a quarter of the steps warming up, but at least two (fewer divide by zero in torch)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, total_steps=total_steps, pct_start=max(0.25, 2.0 / total_steps))
-    elif schedule == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
-                                                               patience=10)
+    schedule, scheduler = _scheduler(optimizer, schedule, lr, epochs * steps_per_epoch)
     history, best = [], None
     bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False,
                unit="batch")
     for epoch in range(epochs):
-        model.train()
         order = indices[torch.randperm(len(indices), generator=generator).numpy()]
-        total, count, start = 0.0, 0, time.perf_counter()
-        for b in range(steps_per_epoch):
-            batch_idx = order[b * batch_size:(b + 1) * batch_size]
-            x = to_input(data.images[torch.from_numpy(batch_idx)], device)
-            if augment_data:
-                x = augment(x, generator, crop_padding)
-            y = labels[torch.from_numpy(batch_idx)].to(device)
-            loss = loss_fn(model, x, y, batch_idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if schedule == "onecycle":
-                scheduler.step()
-            total += float(loss.detach()) * len(batch_idx)
-            count += len(batch_idx)
-            bar.update(1)
-            bar.set_postfix(loss=f"{total / count:.2f}")
-        record = {"epoch": epoch + 1, "train_loss": total / count,
+        batches = [order[b * batch_size:(b + 1) * batch_size] for b in range(steps_per_epoch)]
+        start = time.perf_counter()
+        train_loss = _train_epoch(
+            model, data, batches, labels, optimizer, loss_fn, device, generator,
+            crop_padding if augment_data else None,
+            scheduler if schedule == "onecycle" else None, bar)
+        record = {"epoch": epoch + 1, "train_loss": train_loss,
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         if val_indices is not None and len(val_indices):
             record["val_mae"] = evaluate_mae(model, data, val_indices, device=device)
@@ -185,6 +157,55 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
         history[best[1]]["restored"] = True
     model.eval()
     return history
+
+
+def _check_fit_arguments(schedule: str, checkpoint: str, val_indices) -> None:
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint rule {checkpoint!r}: expected one of "
+                         f"{', '.join(CHECKPOINTS)}")
+    if checkpoint == "best" and (val_indices is None or len(val_indices) == 0):
+        raise ValueError("checkpoint='best' needs val_indices to pick the best epoch")
+
+
+def _scheduler(optimizer, schedule: str, lr: float, total_steps: int):
+    """(schedule, scheduler): one-cycle steps every batch, plateau once per epoch on the
+    validation MAE (or the training loss), constant has none."""
+    if schedule == "onecycle" and total_steps < 4:
+        schedule = "constant"          # too few steps to warm up and anneal
+    if schedule == "onecycle":
+        # a quarter of the steps warming up, but at least two (fewer divide by zero in torch)
+        return schedule, torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, total_steps=total_steps, pct_start=max(0.25, 2.0 / total_steps))
+    if schedule == "plateau":
+        return schedule, torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=0.1, patience=10)
+    return schedule, None
+
+
+def _train_epoch(model, data, batches, labels, optimizer, loss_fn, device, generator,
+                 crop_padding, step_scheduler, bar) -> float:
+    """One pass over ``batches`` (index arrays); the mean training loss. ``crop_padding`` None
+    means no augmentation; ``step_scheduler`` (one-cycle) steps after every batch."""
+    model.train()
+    total, count = 0.0, 0
+    for batch_idx in batches:
+        x = to_input(data.images[torch.from_numpy(batch_idx)], device)
+        if crop_padding is not None:
+            x = augment(x, generator, crop_padding)
+        y = labels[torch.from_numpy(batch_idx)].to(device)
+        loss = loss_fn(model, x, y, batch_idx)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step_scheduler is not None:
+            step_scheduler.step()
+        total += float(loss.detach()) * len(batch_idx)
+        count += len(batch_idx)
+        bar.update(1)
+        bar.set_postfix(loss=f"{total / count:.2f}")
+    return total / count
 
 
 def inference_copy(model: nn.Module) -> nn.Module:
