@@ -156,6 +156,15 @@ def provenance() -> dict:
             "command": "python bench/run_bench.py " + " ".join(sys.argv[1:])}
 
 
+def data_fingerprint(profile: str) -> str:
+    """The fingerprint of the synthetic set the profile runs on (stored results record it, so
+    that a chapter never shows results of another version of the data as its own)."""
+    import pixelsecurer_lib as psl
+
+    return psl.setup_chapter(profile=profile, data_root="synthetic", progress=False,
+                             verbose=False).data.fingerprint
+
+
 def bench_seeds(seeds: int, profile: str, cache: Path) -> dict:
     """Many seeds of every method, as one sweep on a local 2-worker Ray (one thread each)."""
     from pixelsecurer_lib.sweep import run_sweep
@@ -164,6 +173,7 @@ def bench_seeds(seeds: int, profile: str, cache: Path) -> dict:
     journal = cache / f"seeds-{profile}-{seeds}.partial.jsonl"
     payload = run_sweep(SEED_FORGETS, list(METHODS), seeds, profile=profile, device="cpu",
                         engine="ray", num_cpus=2, threads=1, journal=journal)
+    payload["config"]["data_fingerprint"] = data_fingerprint(profile)
     payload["provenance"] = provenance()
     return payload
 
@@ -211,6 +221,7 @@ def bench_audit(k: int, profile: str, cache: Path, store: bool = False) -> dict:
         stored = compact_audit(pd.concat(all_scores, ignore_index=True),
                                pd.concat(all_examples, ignore_index=True))
         stored.update(config={"k": k, "profile": profile, "data": "synthetic",
+                              "data_fingerprint": ctx.data.fingerprint,
                               "forgets": list(SEED_FORGETS)}, provenance=out["provenance"])
         print(f"stored {save_stored('audit', profile, stored)}", flush=True)
     return out

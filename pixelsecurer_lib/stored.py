@@ -44,3 +44,20 @@ def save_stored(kind: str, profile, payload: Dict) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, separators=(",", ":")))
     return path
+
+
+def data_note(stored: Dict, data) -> Optional[str]:
+    """A sentence for the reader when stored results do not record the fingerprint of the data
+    they ran on (results written before it was recorded); None when they do."""
+    recorded = stored.get("config", {}).get("data_fingerprint")
+    if recorded is None:
+        return ("These stored results do not record which version of the data set they ran on "
+                "(they predate the fingerprint): they may come from an earlier synthetic set. "
+                "`make bench` refreshes them.")
+    return None
+
+
+def same_data(stored: Dict, data) -> bool:
+    """False only when the stored results record a data fingerprint other than ``data``'s."""
+    recorded = stored.get("config", {}).get("data_fingerprint")
+    return recorded is None or recorded == data.fingerprint

@@ -27,3 +27,14 @@ def test_shipped_cpu_results_have_ten_seeds_and_their_provenance():
     assert len(results["config"]["seeds"]) >= 5
     assert {"commit", "date", "machine", "command"} <= set(results["provenance"])
     assert {r["forget"] for r in results["comparisons"]} >= {"age:0-30", "age:60-101"}
+
+
+def test_stored_results_of_other_data_are_not_shown_as_this_pages(tiny_ctx):
+    from pixelsecurer_lib.stored import data_note, same_data
+
+    ours = {"config": {"data_fingerprint": tiny_ctx.data.fingerprint}}
+    other = {"config": {"data_fingerprint": "0" * 16}}
+    older = {"config": {}}
+    assert same_data(ours, tiny_ctx.data) and data_note(ours, tiny_ctx.data) is None
+    assert not same_data(other, tiny_ctx.data)
+    assert same_data(older, tiny_ctx.data) and "do not record" in data_note(older, tiny_ctx.data)
