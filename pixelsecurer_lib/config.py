@@ -189,3 +189,9 @@ def device_name(requested: Optional[str] = None) -> str:
 def static_build() -> bool:
     """True while ``make book`` builds the static HTML (``PIXELSECURER_STATIC=1``)."""
     return _env("PIXELSECURER_STATIC").lower() in ("1", "true", "yes")
+
+
+def interactive() -> bool:
+    """True when a person runs the notebook (Jupyter, Colab); False while the static HTML book
+    is built (``make book`` sets ``PIXELSECURER_STATIC=1``), where a slider would be dead."""
+    return not static_build()
