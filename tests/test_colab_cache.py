@@ -28,8 +28,8 @@ def test_a_file_is_refused_as_cache_folder(tmp_path):
     not_a_folder.write_text("x")
     try:
         psl.setup_chapter(profile="smoke", load_data=False, verbose=False, cache=not_a_folder)
-    except NotADirectoryError as error:
-        assert str(not_a_folder) in str(error)
+    except ValueError as error:           # StorageError: one sentence naming the path
+        assert str(not_a_folder) in str(error) and "expected a folder" in str(error)
     else:
         raise AssertionError("a file must be refused as the cache folder")
 

@@ -43,7 +43,9 @@ def test_the_check_sees_myst_that_colab_would_show_raw():
 
 def _page(md_name="book/06-blindspot.md"):
     md = pairing.ROOT / md_name
-    return colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(md.read_text()),
+    text = md.read_text()
+    return colab_markdown.Page(path=md, equations=colab_markdown.equation_numbers(text, md),
+                               figures=colab_markdown.figure_numbers(text, md),
                                book_url=release.book_url(), files_url=release.files_url(),
                                root=pairing.ROOT)
 
@@ -69,12 +71,21 @@ def test_doc_links_point_at_the_published_page_with_its_title():
 
 
 def test_equations_are_numbered_per_chapter_and_referenced_as_equation_n():
-    page = _page()
-    assert page.equations["bs-loss"] == 1 and page.equations["bs-lattn"] == 5
+    page = _page()                  # chapter 6: numbered as the HTML book numbers them, 6.n
+    assert page.equations["bs-loss"] == "6.1" and page.equations["bs-lattn"] == "6.5"
     text = colab_markdown.convert("$$\nL = a\n$$ (bs-lr)\n\nso {eq}`bs-lr` holds", page)
-    assert text == "$$\nL = a \\tag{2}\n$$\n\nso equation (2) holds"
+    assert text == "$$\nL = a \\tag{6.2}\n$$\n\nso equation (6.2) holds"
     with pytest.raises(ValueError, match="w1-cdf"):
         colab_markdown.convert("{eq}`w1-cdf`", page)           # a label of another chapter
+
+
+def test_figure_references_read_figure_chapter_dot_n():
+    page = _page("book/08-results.md")
+    first = next(iter(page.figures))
+    assert page.figures[first] == "8.1"
+    assert colab_markdown.convert(f"see {{numref}}`{first}`", page) == "see Figure 8.1"
+    with pytest.raises(ValueError, match="fig-nowhere"):
+        colab_markdown.convert("{numref}`fig-nowhere`", page)
 
 
 def test_directives_become_plain_markdown_and_unknown_ones_are_refused():
