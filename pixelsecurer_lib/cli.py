@@ -141,6 +141,22 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _run_options(parser, forget_help: str, seeds_required: bool) -> None:
+    """The options ``experiment`` and ``sweep`` share: data, profile, forget set(s), methods,
+    seeds, device and the JSON file."""
+    parser.add_argument("--data", default=None,
+                        help="'synthetic' or an AgeDB folder (default: $PIXELSECURER_AGEDB if "
+                             "set, else synthetic)")
+    parser.add_argument("--profile", default=None,
+                        help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
+    parser.add_argument("--forget", required=True, help=forget_help)
+    parser.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
+    parser.add_argument("--seeds", type=_int_at_least(1), required=seeds_required,
+                        default=None if seeds_required else 1)
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
+    parser.add_argument("--json", default=None, help="write the results to this JSON file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .data.synthetic import MAX_SIZE, MAX_SUBJECTS, MIN_SIZE
@@ -167,27 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     describe.set_defaults(func=_cmd_describe)
 
     exp = sub.add_parser("experiment", help="unlearn a forget set with several methods and compare")
-    exp.add_argument("--data", default=None,
-                     help="'synthetic' or an AgeDB folder (default: $PIXELSECURER_AGEDB if set, "
-                          "else synthetic)")
-    exp.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
-    exp.add_argument("--forget", required=True,
-                     help="age:LO-HI, identity:NAME[,NAME...], identities:K or random:FRACTION")
-    exp.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
-    exp.add_argument("--seeds", type=_int_at_least(1), default=1)
-    exp.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
-    exp.add_argument("--json", default=None, help="write the results to this JSON file")
+    _run_options(exp, forget_help="age:LO-HI, identity:NAME[,NAME...], identities:K or "
+                                  "random:FRACTION", seeds_required=False)
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
     exp.set_defaults(func=_cmd_experiment)
 
     sweep = sub.add_parser("sweep", help="many forget sets x seeds x methods, locally or on Ray")
-    sweep.add_argument("--data", default=None,
-                       help="'synthetic' or an AgeDB folder (default: $PIXELSECURER_AGEDB if set, "
-                            "else synthetic)")
-    sweep.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
-    sweep.add_argument("--forget", required=True, help="one or more forget specs, comma-separated")
-    sweep.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
-    sweep.add_argument("--seeds", type=_int_at_least(1), required=True)
+    _run_options(sweep, forget_help="one or more forget specs, comma-separated",
+                 seeds_required=True)
     sweep.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local: one task after another here; ray: Ray tasks")
     sweep.add_argument("--address", default=None, help="Ray cluster to join (default: start one here)")
@@ -198,8 +201,6 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--threads", type=_int_at_least(1), default=None,
                        help="CPU threads per task (default: this machine's torch default); "
                             "the same seed gives the same numbers only with the same count")
-    sweep.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
-    sweep.add_argument("--json", default=None, help="write the results to this JSON file")
     sweep.set_defaults(func=_cmd_sweep)
     return parser
 

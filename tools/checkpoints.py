@@ -62,6 +62,7 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
     from pixelsecurer_lib import _io, cache as model_cache
 
     models = sorted((cache / "models").glob("*.pt"))
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "pixelsecurer_lib"))
     entries, total = [], 0
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=BUNDLE.parent))
     (tmp / "models").mkdir()
@@ -81,7 +82,7 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
         "command": f"make checkpoints (python tools/checkpoints.py --profile {profile})",
         "code_version": {"package": psl.__version__, "commit": _git("rev-parse", "HEAD"),
                          "training_code_version": model_cache.TRAINING_CODE_VERSION,
-                         "dirty": bool(_git("status", "--porcelain", "--", "pixelsecurer_lib"))},
+                         "uncommitted_changes": dirty},
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
