@@ -285,6 +285,25 @@ def gpu_report(g) -> list:
     return lines
 
 
+def alone_report(a) -> list:
+    """Every chapter opened alone from the wheel, cold (tools/alone.py)."""
+    if not a:
+        return []
+    p = a.get("provenance", {})
+    lines = [f"## Each chapter alone, cold ({a['profile']} profile, wheel in a fresh environment, "
+             "empty cache)", "",
+             f"Wheel and environment: {a['prepare_s']:.0f} s (once). Measured by "
+             f"`python bench/run_bench.py --sections alone` at commit {str(p.get('commit'))[:10]}, "
+             f"{p.get('date')}, {p.get('machine')}. The release's shipped checkpoints are used "
+             "where their spec matches; nothing else is cached.", "",
+             "| chapter | whole chapter (s) | first cell (s) | slowest cell (s) | error |",
+             "|---|---|---|---|---|"]
+    for name, r in a["chapters"].items():
+        lines.append(f"| {name} | {r['seconds']:.0f} | {fmt(r['first_cell_s'], 1)} | "
+                     f"{fmt(r['slowest_cell_s'], 1)} | {r['error'] or ''} |")
+    return lines + [""]
+
+
 def write_report(results: dict, report: Path = REPORT) -> None:
     lines = ["# PixelSecurer benchmark report", "",
              "Written by `make bench` (`bench/run_bench.py`); raw figures in `bench/results.json`.",
@@ -303,6 +322,7 @@ def write_report(results: dict, report: Path = REPORT) -> None:
     lines += ain_report(results.get("ain"))
     lines += sweep_report(results.get("sweep"))
     lines += assignment_report(results.get("assignment"))
+    lines += alone_report(results.get("alone"))
     lines += gpu_report(results.get("gpu"))
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))

@@ -15,6 +15,7 @@ Sections (all by default; choose with --sections a,b,...):
 Sections seeds, audit, ain and sweep record their provenance (commit, date, machine, command).
 `--profile smoke --many-seeds 2 --audit-k 2 --results X --report Y --cache Z` is a quick check
 of the code paths (tests/test_bench.py runs the seeds and audit sections that way).
+  alone        every chapter opened alone from the wheel in an empty folder, cold (--profile)
   assignment   a hand-in of the course assignment (smoke profile): the reference solution run top
                to bottom from an empty cache, then `course/grade.py` on it
 Each section's raw figures are merged into bench/results.json, so sections can be rerun alone;
@@ -29,14 +30,15 @@ import sys
 from pathlib import Path
 
 from report import write_report
-from sections import (BENCH_CACHE, REPORT, RESULTS, bench_ain, bench_assignment, bench_audit, bench_book,
+from sections import (BENCH_CACHE, REPORT, RESULTS, bench_ain, bench_alone, bench_assignment,
+                      bench_audit, bench_book,
                       bench_epochs, bench_experiments, bench_pipeline, bench_seeds, bench_sweep,
                       bench_test, machine, store_seed_results)
 
 SECTIONS = ("pipeline", "epochs", "book", "experiments", "test", "seeds", "audit", "ain", "sweep",
-            "assignment")
+            "assignment", "alone")
 DEFAULT_SECTIONS = ("pipeline", "epochs", "book", "experiments", "test", "seeds", "audit", "sweep",
-                    "ain", "assignment")
+                    "ain", "assignment", "alone")
 
 
 def main(argv=None) -> int:
@@ -74,7 +76,8 @@ def main(argv=None) -> int:
                    "audit": lambda: bench_audit(args.audit_k, args.profile, cache,
                                                 store=results_path == RESULTS),
                    "ain": lambda: bench_ain(args.ain_seeds, args.profile, cache),
-                   "sweep": lambda: bench_sweep(cache), "assignment": bench_assignment}
+                   "sweep": lambda: bench_sweep(cache), "assignment": bench_assignment,
+                   "alone": lambda: bench_alone(args.profile)}
         for section in sections:
             print(f"== {section}", flush=True)
             saved_cache = os.environ.get("PIXELSECURER_CACHE")

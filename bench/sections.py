@@ -354,3 +354,31 @@ def bench_assignment() -> dict:
                                 "score": score,
                                 "possible": grade.points_possible(dist / "autograder" / "autograder.zip")}
     return out
+
+
+def bench_alone(profile: str = "cpu") -> dict:
+    """Every chapter opened alone, as a student does in Colab: the wheel installed into a fresh
+    environment holding only what Colab has, the notebook copied into an empty folder, an empty
+    cache (so only the release's shipped checkpoints help). One wheel and environment serve all
+    chapters; each chapter gets its own empty folder, home and cache."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import alone
+
+    work = Path(tempfile.mkdtemp(prefix="psl-bench-alone-"))
+    try:
+        start = time.perf_counter()
+        python = alone.fresh_environment(work / "venv", alone.build_wheel(work / "wheel"))
+        out = {"profile": profile, "prepare_s": time.perf_counter() - start, "chapters": {},
+               "provenance": provenance()}
+        for notebook in sorted((ROOT / "book").glob("*.ipynb")):
+            result = alone.run_notebook(python, notebook, work / notebook.stem, profile)
+            cells = result["cells"][:-1]                 # the last cell is the import probe
+            out["chapters"][notebook.stem] = {
+                "seconds": result["seconds"], "first_cell_s": cells[0]["seconds"] if cells else None,
+                "slowest_cell_s": max((c["seconds"] for c in cells), default=None),
+                "error": result["error"]}
+            print(f"{notebook.stem} alone: {result['seconds']:.1f} s", flush=True)
+            shutil.rmtree(work / notebook.stem, ignore_errors=True)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
