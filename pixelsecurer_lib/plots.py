@@ -215,8 +215,12 @@ def exposed_examples(per_example: pd.DataFrame, methods: Optional[Sequence[str]]
     rejects "same as retraining" after Benjamini-Hochberg are drawn in red (chapter 09;
     ``per_example`` is ``audit.run_audit``'s second table)."""
     methods = list(dict.fromkeys(per_example["method"])) if methods is None else list(methods)
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.3), squeeze=False,
-                             sharey=True)
+    columns = min(3, len(methods))                 # at most three panels side by side: the
+    rows = -(-len(methods) // columns)             # figure keeps the book's column width
+    fig, axes = plt.subplots(rows, columns, figsize=(COLUMN_WIDTH, 2.7 * rows + 0.6),
+                             squeeze=False, sharey=True)
+    for ax in axes.flat[len(methods):]:
+        ax.set_visible(False)
     for ax, method in zip(axes.flat, methods):
         rows = per_example[per_example["method"] == method]
         exposed = rows["exposed"].to_numpy(bool)
