@@ -39,8 +39,11 @@ def use_book_style() -> None:
     plt.rcParams.update(BOOK_STYLE)
 
 
+EXTRA_LABELS = {"noise_floor": "Retrain vs retrain (chance)"}   # the audit's chance group
+
+
 def _label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    return METHOD_LABELS.get(method, EXTRA_LABELS.get(method, method))
 
 
 def age_scatter(data, ax=None, max_subjects: Optional[int] = None):
