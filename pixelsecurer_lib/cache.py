@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ._io import CorruptFile, file_lock, load_array, load_tensors, save_array, save_tensors
-from .config import cache_dir
+from .config import cache_dir, shipped_checkpoints
 
 TRAINING_CODE_VERSION = 5
 MODEL_FORMAT = "pixelsecurer-model/2"     # weights-only payload; /1 was a pickled dict
@@ -117,7 +117,7 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
         except CorruptFile:
             pass                            # re-checked (and reported) under the lock below
     shipped = bundled_path(key)
-    if shipped.exists():                    # the release's own checkpoint of this exact spec
+    if shipped_checkpoints() and shipped.exists():                    # the release's own checkpoint of this exact spec
         try:
             return _load_model(shipped, spec, key, build)
         except CorruptFile as exc:

@@ -18,7 +18,9 @@ This is the one module that reads environment variables: ``PIXELSECURER_PROFILE`
 name), ``PIXELSECURER_EPOCHS`` (overrides the profile's training epochs, e.g. for a shorter GPU
 check), ``PIXELSECURER_AGEDB`` (path to a real AgeDB folder), ``PIXELSECURER_CACHE`` (cache
 folder, default ``~/.cache/pixelsecurer``), ``PIXELSECURER_DEVICE`` (``auto``, ``cpu``,
-``cuda``, ``mps``) and ``PIXELSECURER_STATIC`` (set by ``make book``: nobody watches the page).
+``cuda``, ``mps``), ``PIXELSECURER_STATIC`` (set by ``make book``: nobody watches the page) and
+``PIXELSECURER_CHECKPOINTS`` (``off``: ignore the checkpoints shipped with the release and train
+everything, as ``make checkpoints`` and a cold ``make bench`` do).
 An explicit argument always beats the variable.
 """
 from __future__ import annotations
@@ -189,6 +191,12 @@ def device_name(requested: Optional[str] = None) -> str:
 def static_build() -> bool:
     """True while ``make book`` builds the static HTML (``PIXELSECURER_STATIC=1``)."""
     return _env("PIXELSECURER_STATIC").lower() in ("1", "true", "yes")
+
+
+def shipped_checkpoints() -> bool:
+    """False when ``PIXELSECURER_CHECKPOINTS`` is ``off`` (or ``0``/``no``/``false``): then the
+    checkpoints shipped with the release are ignored and every model is trained."""
+    return _env("PIXELSECURER_CHECKPOINTS").lower() not in ("off", "0", "no", "false")
 
 
 def interactive() -> bool:

@@ -14,7 +14,7 @@ import torch
 from . import recipes
 from .cache import TrainedModel
 from .config import (SYNTHETIC, Profile, get_profile, interactive, resolve_data_root,
-                     use_cache_dir)
+                     static_build, use_cache_dir)
 from .data import AgeData, ForgetSet, Split, forget_split, load_dataset, make_split
 from .training import choose_device, seed_everything
 
@@ -111,12 +111,15 @@ def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=No
     ``cpu``), ``data_root`` (an AgeDB folder or ``"synthetic"``), ``device`` (CUDA, then MPS,
     then CPU), ``cache`` (a folder, e.g. on Google Drive in Colab, kept from now on).
     ``progress`` shows progress bars when a person runs the page (``interactive``)."""
+    from . import renditions
     from .plots import use_book_style
 
     if cache is not None:
         use_cache_dir(cache)
     seed_everything(seed)
     use_book_style()                  # figures sized for the book's column
+    if static_build():
+        renditions.register()         # and, in the HTML book, a narrow copy for phones
     if progress is None:
         progress = interactive()
     root = resolve_data_root(data_root)

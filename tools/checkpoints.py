@@ -35,7 +35,8 @@ def run_chapters(profile: str, cache: Path) -> dict:
     from nbclient import NotebookClient
 
     env = {"PIXELSECURER_PROFILE": profile, "PIXELSECURER_CACHE": str(cache),
-           "PIXELSECURER_STATIC": "1", "PIXELSECURER_DEVICE": "cpu"}
+           "PIXELSECURER_STATIC": "1", "PIXELSECURER_DEVICE": "cpu",
+           "PIXELSECURER_CHECKPOINTS": "off"}     # train everything, never copy the old bundle
     os.environ.update(env)
     seconds = {}
     for path in sorted((ROOT / "book").glob("*.ipynb")):

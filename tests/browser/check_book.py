@@ -16,7 +16,9 @@ may reach the network), opens every page listed in _toc.yml in headless Chromium
             scrolls sideways or is cut);
             every figure has a caption and alt text that is not a file name; no raster
             figure is drawn more than MAX_RASTER_SCALE times wider than it is shown (vector
-            images are exempt); no page title, and no link in the navigation, starts "Goal"
+            images are exempt), at 1280 px and again at a phone's 390 px (where a figure's
+            narrow rendition, _ext/narrow_figures.py, is what the <picture> serves); no page
+            title, and no link in the navigation, starts "Goal"
 It saves a full-page screenshot of each page to HTML_DIR/../screenshots/<page>.png,
 prints one PASS/FAIL line per page and exits 1 if any page fails.
 """
@@ -50,7 +52,17 @@ CHROMIUM_ARGS = [
 ]
 MATHJAX_CDN = re.compile(r"""(src=["'])https?://cdn\.jsdelivr\.net/npm/mathjax@3[^/"']*/es5/([^"'?#]+)[^"']*(["'])""")
 PAGE_TIMEOUT_MS = 30_000
-MAX_RASTER_SCALE = 1.3      # natural width / displayed width of a PNG/JPEG figure at 1280 px
+MAX_RASTER_SCALE = 1.3      # natural width / displayed width of a PNG/JPEG figure
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PHONE_IMGS_JS = r"""
+() => {
+  const root = document.querySelector('.bd-article') || document.querySelector('main') || document.body;
+  return [...root.querySelectorAll('img')].filter(i => i.getBoundingClientRect().width > 0)
+    .map(i => ({src: i.currentSrc || i.src, natural: i.naturalWidth,
+                width: i.getBoundingClientRect().width}));
+}
+"""
 FILENAME_ALT = re.compile(r"^\s*$|^[0-9a-f]{16,}(\.\w+)?$|\.(png|jpe?g|svg|gif|webp)$", re.I)
 JARGON_TITLE = re.compile(r"^\s*(\d+(\.\d+)*\.?\s*)?Goal\b", re.I)
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Z]\w*(Error|Exception): ", re.M)
@@ -343,6 +355,25 @@ def check_page(page, base_url: str, name: str, html_dir: Path, shots: Path, cola
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
     notes.append(f"{len(facts['imgs'])} img, {facts['mjxCount']} math, screenshot {shot.name}")
+
+    # (vi) the raster rule of (ii b) again on a phone, where a <picture> serves the narrow rendition
+    page.set_viewport_size(PHONE)
+    try:
+        page.reload(wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        page.evaluate(SETTLE_JS)
+        phone_imgs = page.evaluate(PHONE_IMGS_JS)
+    finally:
+        page.set_viewport_size(DESKTOP)
+    narrow = 0
+    for img in phone_imgs:
+        where = img["src"].rsplit("/", 1)[-1][:31]
+        narrow += "-narrow.png" in img["src"]
+        vector = img["src"].lower().endswith(".svg") or img["src"].startswith("data:image/svg")
+        if not vector and img["natural"] > MAX_RASTER_SCALE * img["width"]:
+            fails.append(f"on a phone ({PHONE['width']} px), figure drawn {img['natural']} px "
+                         f"wide, shown at {img['width']:.0f} px (over {MAX_RASTER_SCALE}x): {where}")
+    if phone_imgs:
+        notes.append(f"phone: {narrow} of {len(phone_imgs)} figures in their narrow rendition")
     return fails, notes
 
 
@@ -403,7 +434,7 @@ def main() -> int:
                 executable_path=args.chromium,
                 headless=True,
                 args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900},
+                viewport=DESKTOP,
                 service_workers="block",
             )
             try:

@@ -1,0 +1,204 @@
+"""Narrow renditions of the book's figures, for phones.
+
+Figures are drawn for the HTML book's text column (:data:`plots.COLUMN_WIDTH`, about 690 px).
+On a phone the column is about 350 px wide, so a browser would shrink such a figure to half and
+its 10.5 pt text to 7 px. While ``make book`` builds the static pages, every figure a chapter
+shows is therefore also drawn a second time, :data:`NARROW_WIDTH` inches wide: its panels
+stacked into one column (thumbnail grids keep as many columns as still fit) and long titles
+wrapped, at the same font sizes. The rendition travels with the
+notebook output under :data:`NARROW_MIME` (Jupyter and Colab ignore that type), and the book's
+``_ext/narrow_figures.py`` serves it to screens narrower than :data:`NARROW_MEDIA_MAX_PX`.
+
+``narrow_rendition(fig)`` leaves the figure as it found it (size, layout, panel positions), so
+the wide rendition is the same before and after.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import textwrap
+import warnings
+from typing import List, Optional
+
+from matplotlib.figure import Figure
+
+NARROW_WIDTH = 3.5                  # inches at 100 dpi: a phone's text column (about 350 px)
+NARROW_MEDIA_MAX_PX = 640           # narrower screens get the narrow rendition
+NARROW_MIME = "image/x-pixelsecurer-narrow+png"
+MAX_ROW_HEIGHT = 3.2                # inches: a stacked plot panel's height at most
+MIN_THUMBNAIL = 1.1                 # inches: an image panel's width at least
+PRINT_OPTIONS = {"format": "png", "dpi": 100, "bbox_inches": "tight", "facecolor": "white"}
+
+
+def _panels(fig: Figure):
+    """The figure's grid panels in reading order (visible axes of one gridspec, no colorbars
+    or insets), or None when the figure is not one simple grid."""
+    panels, grid = [], None
+    for ax in fig.axes:
+        if not ax.get_visible() or hasattr(ax, "_colorbar"):
+            continue
+        spec = ax.get_subplotspec()
+        if spec is None:
+            continue                                    # an inset: it moves with its parent
+        if grid is None:
+            grid = spec.get_gridspec()
+        elif spec.get_gridspec() is not grid:
+            return None
+        panels.append(ax)
+    places = [(ax.get_subplotspec().rowspan, ax.get_subplotspec().colspan) for ax in panels]
+    if not panels or len(set(places)) < len(places):  # twinned axes: leave the figure wide
+        return None
+    panels.sort(key=lambda a: (a.get_subplotspec().rowspan.start, a.get_subplotspec().colspan.start))
+    return panels, grid
+
+
+def _is_thumbnail(ax) -> bool:
+    return bool(ax.images) and not ax.axison
+
+
+def _texts(fig: Figure) -> List:
+    texts = list(fig.texts)
+    if getattr(fig, "_suptitle", None) is not None:
+        texts.append(fig._suptitle)
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+    return [t for t in texts if t.get_text()]
+
+
+def _wrap(text: str, limit: int) -> str:
+    return "\n".join(textwrap.fill(line, limit) if line else line for line in text.split("\n"))
+
+
+def _move_legend_below(ax, old, renderer) -> None:
+    """Give ``ax`` the entries of its legend ``old`` (taken off it) under its x label, in one or
+    two columns of wrapped labels, instead of a legend in several columns or outside the axes
+    (which would set the narrow figure's width)."""
+    width = ax.figure.get_size_inches()[0]
+    labels = [t.get_text() for t in old.get_texts()]
+    columns = 2 if len(labels) >= 4 and max(map(len, labels)) <= 14 else 1
+    labels = [_wrap(label, int((width / columns - 0.7) * 72 / 6.5)) for label in labels]
+    below = ax.get_tightbbox(renderer).y0           # the bottom of the x label, in pixels
+    gap = ax.get_window_extent(renderer).y0 - below
+    size = old.prop.get_size_in_points() * ax.figure.dpi / 72
+    lines = sum(label.count("\n") + 1 for label in labels[::columns])
+    ax.figure.set_size_inches(ax.figure.get_size_inches() + (0, 0.25 * lines))
+    ax.legend(old.legend_handles, labels, ncols=columns, loc="upper center",
+              bbox_to_anchor=(0.5, 0.0), borderaxespad=gap / size + 0.4, prop=old.prop,
+              frameon=old.get_frame_on(), title=old.get_title().get_text() or None)
+
+
+def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes]:
+    """``fig`` drawn ``width`` inches wide as PNG bytes (see the module docstring), or None when
+    its layout is not one this can reflow (nested grids, subfigures)."""
+    found = _panels(fig)
+    if found is None:
+        return None
+    panels, grid = found
+    old_width, old_height = fig.get_size_inches()
+    rows, columns = grid.get_geometry()
+    thumbnails = all(_is_thumbnail(ax) for ax in panels)
+    new_columns = min(columns, max(1, math.floor(width / MIN_THUMBNAIL))) if thumbnails else 1
+    new_columns = min(new_columns, len(panels))
+    new_rows = math.ceil(len(panels) / new_columns)
+    suptitle = getattr(fig, "_suptitle", None)
+    chars = max(16, int(width * 72 / 6.5))          # about what a line of 11 pt text holds
+
+    saved_engine = fig.get_layout_engine()
+    saved_panels = [(ax, ax.get_subplotspec(), ax.get_position(original=True),
+                     ax.get_position(original=False),
+                     ax.yaxis.get_tick_params(which="major").get("labelleft", True),
+                     ax.xaxis.get_tick_params(which="major").get("labelbottom", True))
+                    for ax in panels]
+    saved_legends = {ax: ax.get_legend() for ax in panels}
+    saved_texts = [(t, t.get_text(), t.get_position()) for t in _texts(fig)]
+    tilted = [(t, t.get_rotation(), t.get_ha()) for ax in panels for t in ax.get_xticklabels()
+              if t.get_rotation() % 180 and not thumbnails]
+    try:
+        for text, _, _ in tilted:                   # slanted names: upright would not fit
+            text.set_rotation(90)
+            text.set_ha("center")
+        for text, content, _ in saved_texts:
+            whole = text in fig.texts or text is suptitle
+            text.set_text(_wrap(content, chars if whole else chars // new_columns))
+        if thumbnails:                              # square images under their wrapped titles
+            lines = max((ax.title.get_text().count("\n") + 1 for ax in panels if ax.title.get_text()),
+                        default=0)
+            row_height = width / new_columns + 0.2 * lines + 0.1
+        else:
+            row_height = min(old_height / rows, MAX_ROW_HEIGHT)
+        title_height = 0.0 if suptitle is None else 0.25 * (suptitle.get_text().count("\n") + 1)
+        fig.set_layout_engine("constrained")
+        new_grid = fig.add_gridspec(new_rows, new_columns)
+        for i, ax in enumerate(panels):
+            ax.set_subplotspec(new_grid[i // new_columns, i % new_columns])
+            if not thumbnails and columns > 1:  # shared axes hid the inner panels' labels;
+                ax.tick_params(labelleft=True, labelbottom=True)   # a column keeps its own
+        fig.set_size_inches(width, new_rows * row_height + title_height)
+        crowded = [ax for ax, leg in saved_legends.items() if leg is not None  # several columns,
+                   and (leg._ncols > 1 or leg._bbox_to_anchor is not None)]     # or outside
+        with warnings.catch_warnings():             # a best effort: the browser check
+            warnings.simplefilter("ignore", UserWarning)    # measures what comes out
+            if crowded:
+                for ax in crowded:
+                    ax.legend_ = None
+                fig.draw_without_rendering()
+                renderer = fig.canvas.get_renderer()
+                for ax in crowded:
+                    _move_legend_below(ax, saved_legends[ax], renderer)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, **PRINT_OPTIONS)
+        return buffer.getvalue()
+    except (RuntimeError, ValueError):          # a layout engine this figure cannot switch to
+        return None
+    finally:
+        for text, rotation, alignment in tilted:
+            text.set_rotation(rotation)
+            text.set_ha(alignment)
+        for text, content, position in saved_texts:     # constrained layout moves the suptitle
+            text.set_text(content)
+            text.set_position(position)
+        try:
+            fig.set_layout_engine(saved_engine)
+        except RuntimeError:
+            pass
+        fig.set_size_inches(old_width, old_height)
+        for ax, spec, original, active, labelleft, labelbottom in saved_panels:
+            ax.set_subplotspec(spec)
+            ax.set_position(original, which="original")
+            ax.set_position(active, which="active")
+            ax.tick_params(labelleft=labelleft, labelbottom=labelbottom)
+            ax.legend_ = saved_legends[ax]
+
+
+def register(shell=None) -> bool:
+    """Add the narrow rendition to every figure IPython displays (``make book`` only: the
+    static build asks for it through ``psl.setup_chapter``). True when registered."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None:
+        return False
+    from IPython.core.formatters import BaseFormatter
+    from traitlets import Unicode
+
+    formatters = shell.display_formatter.formatters
+    if NARROW_MIME in formatters:
+        return True
+
+    class NarrowFormatter(BaseFormatter):
+        """Formats figures only. Not through ``for_type``: matplotlib's inline backend clears
+        every formatter's Figure printer when it starts, which may be after this runs."""
+        format_type = Unicode(NARROW_MIME)
+
+        def __call__(self, obj):
+            if not self.enabled or not isinstance(obj, Figure):
+                return None
+            png = narrow_rendition(obj)
+            return None if png is None else base64.b64encode(png).decode("ascii")
+
+    formatters[NARROW_MIME] = NarrowFormatter(parent=shell.display_formatter)
+    return True

@@ -1,0 +1,47 @@
+"""The checkpoints the release ships (``make checkpoints``): where they come from, and that
+training the same spec again on the CPU gives the same weights."""
+import json
+
+import torch
+
+import pixelsecurer_lib as psl
+from pixelsecurer_lib import _io, cache
+
+
+def _manifest() -> dict:
+    path = cache.BUNDLED / "MANIFEST.json"
+    assert path.exists(), f"{path}: no shipped checkpoints (run `make checkpoints`)"
+    return json.loads(path.read_text())
+
+
+def test_the_release_ships_cpu_checkpoints_that_say_where_they_come_from():
+    manifest = _manifest()
+    assert manifest["profile"] == "cpu" and manifest["models"]
+    assert {"command", "code_version", "date", "machine"} <= set(manifest)
+    assert manifest["code_version"]["training_code_version"] == cache.TRAINING_CODE_VERSION
+    for entry in manifest["models"]:
+        path = cache.BUNDLED / "models" / f"{entry['key']}.pt"
+        payload = _io.load_tensors(path, cache.MODEL_FORMAT)        # checksum and no pickle
+        assert json.loads(payload["meta"])["spec"]["role"] == entry["role"]
+    roles = {entry["role"] for entry in manifest["models"]}
+    assert {"original", "retrain", "blindspot-model"} <= roles
+
+
+def test_a_fresh_cache_loads_the_shipped_checkpoint_and_retraining_reproduces_it(
+        tmp_path, monkeypatch):
+    entry = next(e for e in _manifest()["models"] if e["role"] == "blindspot-model")
+    shipped = _io.load_tensors(cache.BUNDLED / "models" / f"{entry['key']}.pt",
+                               cache.MODEL_FORMAT)["state_dict"]
+    monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path))
+    ctx = psl.setup_chapter(profile="cpu", device="cpu", data_root="synthetic", progress=False,
+                            verbose=False)
+    loaded = ctx.blindspot_model(entry["forget"], seed=entry["seed"])
+    assert loaded.from_cache and loaded.key == entry["key"]    # as in Colab: nothing trained
+    assert not (tmp_path / "models" / f"{entry['key']}.pt").exists()
+
+    monkeypatch.setenv("PIXELSECURER_CHECKPOINTS", "off")      # as `make checkpoints` does
+    retrained = ctx.blindspot_model(entry["forget"], seed=entry["seed"])
+    assert not retrained.from_cache
+    assert retrained.key == entry["key"]            # this machine's data and code give its spec
+    for name, value in retrained.model.state_dict().items():
+        assert torch.equal(value.cpu(), shipped[name]), name
