@@ -303,7 +303,8 @@ def alone_report(a) -> list:
         met = (not r["error"] and r["seconds"] <= ALONE_TARGET_S
                and (r["first_cell_s"] or 0) <= ALONE_FIRST_TARGET_S)
         lines.append(f"| {name} | {r['seconds']:.0f} | {fmt(r['first_cell_s'], 1)} | "
-                     f"{fmt(r['slowest_cell_s'], 1)} | {'yes' if met else 'no'} | {r['error'] or ''} |")
+                     f"{fmt(r['slowest_cell_s'], 1)} | {'yes' if met else 'no'} | "
+                     f"{(r['error'] or '')[:80]}{' (second try)' if r.get('retried_after_timeout') else ''} |")
     return lines + [""]
 
 

@@ -4,7 +4,8 @@
 second if any chapter (or script) trained it before, or if the release ships a checkpoint
 of exactly this spec (``BUNDLED``), trained and stored otherwise.
 ``cached_predictions(key, n, compute)`` does the same for a model's predictions on a set of
-images, so a later chapter does not predict again what an earlier one did.
+images, so a later chapter does not predict again what an earlier one did (the release ships
+the predictions its chapters make with the shipped models, too).
 
 The key is a hash of the whole spec, which names everything that determines the weights:
 data fingerprint (a hash of every image's bytes), split, forget spec, profile, model,
@@ -37,6 +38,8 @@ TRAINING_CODE_VERSION = 5
 MODEL_FORMAT = "pixelsecurer-model/2"     # weights-only payload; /1 was a pickled dict
 # Small cpu-profile checkpoints shipped with the release (``make checkpoints`` writes them), so
 # that a chapter opened alone in Colab need not train: used only when their key matches exactly.
+# ``predictions/`` beside ``models/`` holds what the chapters predicted with them (keyed by model
+# key and image set), so that it need not predict again either.
 BUNDLED = Path(__file__).resolve().parent / "checkpoints"
 
 
@@ -60,6 +63,15 @@ def model_path(spec: Dict[str, Any]) -> Path:
 def bundled_path(key: str) -> Path:
     """Where a checkpoint shipped with the package for ``key`` would be."""
     return BUNDLED / "models" / f"{key}.pt"
+
+
+def _shipped(path: Path) -> bool:
+    """True when the release ships ``path`` and it may be used (``PIXELSECURER_CHECKPOINTS``);
+    a package folder this user cannot read counts as shipping nothing."""
+    try:
+        return shipped_checkpoints() and path.is_file()
+    except OSError:
+        return False
 
 
 @dataclass
@@ -117,7 +129,7 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
         except CorruptFile:
             pass                            # re-checked (and reported) under the lock below
     shipped = bundled_path(key)
-    if shipped_checkpoints() and shipped.exists():                    # the release's own checkpoint of this exact spec
+    if _shipped(shipped):                   # the release's own checkpoint of this exact spec
         try:
             return _load_model(shipped, spec, key, build)
         except CorruptFile as exc:
@@ -153,6 +165,12 @@ def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray]) 
             return load_array(path, shape=(count,), dtype=np.float32)
         except CorruptFile as exc:
             warnings.warn(f"ignoring cached predictions ({exc}); predicting again", stacklevel=2)
+    shipped = BUNDLED / "predictions" / f"{key}.npy"
+    if _shipped(shipped):                   # a shipped model's predictions, on the same images
+        try:
+            return load_array(shipped, shape=(count,), dtype=np.float32)
+        except CorruptFile as exc:
+            warnings.warn(f"ignoring shipped predictions ({exc}); predicting", stacklevel=2)
     predictions = np.asarray(compute(), dtype=np.float32)
     try:
         save_array(predictions, path)

@@ -18,7 +18,8 @@ This is the one module that reads environment variables: ``PIXELSECURER_PROFILE`
 name), ``PIXELSECURER_EPOCHS`` (overrides the profile's training epochs, e.g. for a shorter GPU
 check), ``PIXELSECURER_AGEDB`` (path to a real AgeDB folder), ``PIXELSECURER_CACHE`` (cache
 folder, default ``~/.cache/pixelsecurer``), ``PIXELSECURER_DEVICE`` (``auto``, ``cpu``,
-``cuda``, ``mps``), ``PIXELSECURER_STATIC`` (set by ``make book``: nobody watches the page) and
+``cuda``, ``mps``), ``PIXELSECURER_IMAGES`` (where the synthetic set's images are generated,
+default ``synthetic/`` in the cache folder), ``PIXELSECURER_STATIC`` (set by ``make book``: nobody watches the page) and
 ``PIXELSECURER_CHECKPOINTS`` (``off``: ignore the checkpoints shipped with the release and train
 everything, as ``make checkpoints`` and a cold ``make bench`` do).
 An explicit argument always beats the variable.
@@ -162,8 +163,22 @@ def use_cache_dir(path) -> Path:
     from ._io import ensure_folder
 
     folder = ensure_folder(Path(path).expanduser(), "cache folder")
+    if not _env("PIXELSECURER_IMAGES"):       # the generated images stay where they were
+        os.environ["PIXELSECURER_IMAGES"] = str(cache_dir() / "synthetic")
     os.environ["PIXELSECURER_CACHE"] = str(folder)
     return folder
+
+
+def images_dir() -> Path:
+    """Folder for the generated synthetic set's image files: ``PIXELSECURER_IMAGES``, else
+    ``synthetic/`` in the cache folder. ``use_cache_dir`` leaves them on the local disk when it
+    moves the cache (17,000 small files are slow on Google Drive, and regenerating them takes
+    seconds); the decoded tensor, models and predictions move."""
+    from ._io import ensure_folder
+
+    root = _env("PIXELSECURER_IMAGES")
+    path = Path(root).expanduser() if root else cache_dir() / "synthetic"
+    return ensure_folder(path, "image folder (PIXELSECURER_IMAGES)")
 
 
 def agedb_path() -> Optional[Path]:

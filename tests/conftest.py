@@ -55,3 +55,10 @@ def tiny_ctx(tiny_agedb):
 
     return psl.setup_chapter(seed=0, profile="smoke", device="cpu", data_root=tiny_agedb,
                              progress=False, verbose=False)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_image_folder_per_test(monkeypatch):
+    """``setup_chapter(cache=...)`` pins PIXELSECURER_IMAGES for the rest of the process; each
+    test gets the value it started with back."""
+    monkeypatch.setenv("PIXELSECURER_IMAGES", os.environ.get("PIXELSECURER_IMAGES", ""))

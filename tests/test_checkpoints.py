@@ -2,6 +2,7 @@
 training the same spec again on the CPU gives the same weights."""
 import json
 
+import numpy as np
 import torch
 
 import pixelsecurer_lib as psl
@@ -45,3 +46,21 @@ def test_a_fresh_cache_loads_the_shipped_checkpoint_and_retraining_reproduces_it
     assert retrained.key == entry["key"]            # this machine's data and code give its spec
     for name, value in retrained.model.state_dict().items():
         assert torch.equal(value.cpu(), shipped[name]), name
+
+
+def test_shipped_predictions_are_what_the_shipped_models_predict(tmp_path, monkeypatch):
+    manifest = _manifest()
+    shipped = sorted((cache.BUNDLED / "predictions").glob("*.npy"))
+    assert manifest["predictions"] == len(shipped) > 0
+    monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path))
+    ctx = psl.setup_chapter(profile="cpu", device="cpu", data_root="synthetic", progress=False,
+                            verbose=False)
+    model = ctx.original()
+    assert model.from_cache                                    # the shipped original
+    forget = ctx.forget_set("age:0-30")
+    loaded = ctx.predict(model, forget.forget)
+    assert not list((tmp_path / "predictions").glob("*.npy"))  # read from the package
+    monkeypatch.setenv("PIXELSECURER_CHECKPOINTS", "off")
+    ctx._predictions.clear()
+    computed = ctx.predict(model, forget.forget)
+    np.testing.assert_allclose(loaded, computed, rtol=0, atol=1e-4)

@@ -38,3 +38,14 @@ def test_the_profile_argument_beats_the_environment(monkeypatch):
     monkeypatch.setenv("PIXELSECURER_PROFILE", "paper")
     ctx = psl.setup_chapter(profile="smoke", load_data=False, verbose=False)
     assert ctx.profile.name == "smoke"
+
+
+def test_generated_images_stay_on_the_local_disk_when_the_cache_moves(tmp_path, monkeypatch):
+    local, drive = tmp_path / "runtime-disk", tmp_path / "drive" / "MyDrive" / "pixelsecurer"
+    monkeypatch.setenv("PIXELSECURER_CACHE", str(local))
+    ctx = psl.setup_chapter(seed=0, profile="smoke", device="cpu", data_root="synthetic",
+                            progress=False, verbose=False, cache=drive)
+    assert ctx.data.source == "synthetic"
+    assert list((local / "synthetic").rglob("*.jpg")), "the images were not generated locally"
+    assert not list(drive.rglob("*.jpg")), "thousands of small files may not go to Drive"
+    assert list((drive / "tensors").glob("*.pt")), "the decoded tensor belongs with the models"

@@ -3,8 +3,8 @@
     python tools/checkpoints.py [--profile cpu] [--keep-cache DIR]
 
 Runs every chapter (book/*.ipynb, in order) under the profile with an empty model cache, then
-copies every model the chapters trained into ``pixelsecurer_lib/checkpoints/models/`` (with their
-checksums) and writes ``pixelsecurer_lib/checkpoints/MANIFEST.json``: which command, code
+copies every model the chapters trained into ``pixelsecurer_lib/checkpoints/models/`` and every
+prediction they made with them into ``predictions/`` (with their checksums) and writes ``pixelsecurer_lib/checkpoints/MANIFEST.json``: which command, code
 version, date and machine produced them, and what each one is. ``get_or_train`` uses a shipped
 checkpoint only when its spec key matches exactly (same data bytes, split, model, recipe,
 seed and code version), so a chapter opened alone in Colab loads instead of training; any
@@ -58,7 +58,10 @@ def _git(*args: str) -> str:
 
 
 def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
-    """Copy the cache's models into the package (a temporary folder renamed into place)."""
+    """Copy the cache's models and predictions into the package (a temporary folder renamed
+    into place)."""
+    import numpy as np
+
     import pixelsecurer_lib as psl
     from pixelsecurer_lib import _io, cache as model_cache
 
@@ -75,6 +78,13 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
         total += path.stat().st_size
         entries.append({"key": path.stem, "role": spec["role"], "seed": spec["seed"],
                         "forget": spec.get("forget", {}).get("spec"), "bytes": path.stat().st_size})
+    (tmp / "predictions").mkdir()
+    predictions = sorted((cache / "predictions").glob("*.npy"))
+    for path in predictions:
+        _io.load_array(path, dtype=np.float32)                         # verified, no pickle
+        for src in (path, _io.checksum_path(path)):
+            shutil.copy2(src, tmp / "predictions" / src.name)
+        total += path.stat().st_size
     if total > MAX_BUNDLE_BYTES:
         shutil.rmtree(tmp)
         raise SystemExit(f"checkpoints: {total / 2**20:.1f} MiB of models; expected at most "
@@ -87,7 +97,8 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
-        "profile": profile, "chapter_seconds": seconds, "total_bytes": total, "models": entries,
+        "profile": profile, "chapter_seconds": seconds, "total_bytes": total,
+        "predictions": len(predictions), "models": entries,
     }
     (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
     if BUNDLE.exists():
@@ -107,7 +118,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"checkpoints: {cache} is not empty; expected an empty cache folder")
     seconds = run_chapters(args.profile, cache)
     manifest = write_bundle(cache, args.profile, seconds)
-    print(f"wrote {len(manifest['models'])} checkpoints, {manifest['total_bytes'] / 2**20:.2f} MiB, "
+    print(f"wrote {len(manifest['models'])} checkpoints and {manifest['predictions']} prediction "
+          f"files, {manifest['total_bytes'] / 2**20:.2f} MiB, "
           f"to {BUNDLE.relative_to(ROOT)}")
     if not args.keep_cache:
         shutil.rmtree(cache, ignore_errors=True)

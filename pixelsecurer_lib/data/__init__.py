@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..config import Profile, cache_dir, get_profile, resolve_data_root
+from ..config import Profile, get_profile, images_dir, resolve_data_root
 from .agedb import AgeData, Record, load_folder, parse_filename, scan_folder  # noqa: F401
 from .splits import (ForgetSet, ForgetSpec, Split, forget_split, make_split,  # noqa: F401
                      parse_forget_spec)
@@ -13,11 +13,10 @@ SYNTHETIC_SEED = 0
 
 
 def synthetic_folder(subjects: int, size: int, seed: int = SYNTHETIC_SEED) -> Path:
-    """Where the synthetic set for these parameters lives in the cache."""
+    """Where the synthetic set for these parameters lives (``config.images_dir``)."""
     from .synthetic import GENERATOR_VERSION
 
-    return (cache_dir() / "synthetic"
-            / f"agedb-synth-v{GENERATOR_VERSION}-seed{seed}-n{subjects}-px{size}")
+    return (images_dir() / f"agedb-synth-v{GENERATOR_VERSION}-seed{seed}-n{subjects}-px{size}")
 
 
 def ensure_synthetic(subjects: int, size: int, seed: int = SYNTHETIC_SEED,
