@@ -284,6 +284,11 @@ def gpu_report(g) -> list:
 ALONE_TARGET_S, ALONE_FIRST_TARGET_S = 120, 30     # issue 14: a chapter alone, cold, on 2 cores
 
 
+def retry_note(attempts: int) -> str:
+    """Said of a chapter the headless harness had to run again (jupyter/nbclient#312)."""
+    return "" if attempts <= 1 else f"timed out {attempts - 1}x in the harness, then ran"
+
+
 def alone_report(a) -> list:
     """Every chapter opened alone from the wheel, cold (tools/alone.py)."""
     if not a:
@@ -296,7 +301,9 @@ def alone_report(a) -> list:
              f"{p.get('date')}, {p.get('machine')}. The release's shipped checkpoints are used "
              "where their spec matches; nothing else is cached. Target (issue 14): about "
              f"{ALONE_TARGET_S} s per chapter on 2 cores, the first printed result (the setup "
-             f"cell's line) within {ALONE_FIRST_TARGET_S} s.", "",
+             f"cell's line) within {ALONE_FIRST_TARGET_S} s. nbclient sometimes never sees a "
+             "widget cell finish (jupyter/nbclient#312); such a run is timed out and the chapter "
+             "run again from an empty folder and cache, and the error column says so.", "",
              "| chapter | whole chapter (s) | first cell (s) | slowest cell (s) | within target | error |",
              "|---|---|---|---|---|---|"]
     for name, r in a["chapters"].items():
@@ -304,7 +311,7 @@ def alone_report(a) -> list:
                and (r["first_cell_s"] or 0) <= ALONE_FIRST_TARGET_S)
         lines.append(f"| {name} | {r['seconds']:.0f} | {fmt(r['first_cell_s'], 1)} | "
                      f"{fmt(r['slowest_cell_s'], 1)} | {'yes' if met else 'no'} | "
-                     f"{(r['error'] or '')[:80]}{' (second try)' if r.get('retried_after_timeout') else ''} |")
+                     f"{(r['error'] or '')[:80]}{retry_note(r.get('attempts', 1))} |")
     return lines + [""]
 
 

@@ -3,11 +3,12 @@
 Figures are drawn for the HTML book's text column (:data:`plots.COLUMN_WIDTH`, about 690 px).
 On a phone the column is about 350 px wide, so a browser would shrink such a figure to half and
 its 10.5 pt text to 7 px. While ``make book`` builds the static pages, every figure a chapter
-shows is therefore also drawn a second time, :data:`NARROW_WIDTH` inches wide: its panels
-stacked into one column (thumbnail grids keep as many columns as still fit) and long titles
-wrapped, at the same font sizes. The rendition travels with the
-notebook output under :data:`NARROW_MIME` (Jupyter and Colab ignore that type), and the book's
-``_ext/narrow_figures.py`` serves it to screens narrower than :data:`NARROW_MEDIA_MAX_PX`.
+shows is therefore also drawn a second time, :data:`NARROW_WIDTH` inches wide, at the same
+font sizes: its panels stacked into one column (thumbnail grids keep as many columns as still
+fit), long titles wrapped, legends that would cover half a plot moved under it and slanted
+tick names upright. The rendition travels with the notebook output under :data:`NARROW_MIME`
+(Jupyter and Colab ignore that type), and the book's ``_ext/narrow_figures.py`` serves it to
+screens narrower than :data:`NARROW_MEDIA_MAX_PX`.
 
 ``narrow_rendition(fig)`` leaves the figure as it found it (size, layout, panel positions), so
 the wide rendition is the same before and after.
@@ -28,6 +29,7 @@ NARROW_MEDIA_MAX_PX = 640           # narrower screens get the narrow rendition
 NARROW_MIME = "image/x-pixelsecurer-narrow+png"
 MAX_ROW_HEIGHT = 3.2                # inches: a stacked plot panel's height at most
 MIN_THUMBNAIL = 1.1                 # inches: an image panel's width at least
+MAX_LEGEND_SHARE = 0.55             # a legend wider than this share of its plot moves below it
 PRINT_OPTIONS = {"format": "png", "dpi": 100, "bbox_inches": "tight", "facecolor": "white"}
 
 
@@ -67,7 +69,8 @@ def _texts(fig: Figure) -> List:
 
 
 def _wrap(text: str, limit: int) -> str:
-    return "\n".join(textwrap.fill(line, limit) if line else line for line in text.split("\n"))
+    return "\n".join(textwrap.fill(line, limit, break_long_words=False) if line else line
+                     for line in text.split("\n"))                # names are not cut
 
 
 def _move_legend_below(ax, old, renderer) -> None:
@@ -135,15 +138,18 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
             if not thumbnails and columns > 1:  # shared axes hid the inner panels' labels;
                 ax.tick_params(labelleft=True, labelbottom=True)   # a column keeps its own
         fig.set_size_inches(width, new_rows * row_height + title_height)
-        crowded = [ax for ax, leg in saved_legends.items() if leg is not None  # several columns,
-                   and (leg._ncols > 1 or leg._bbox_to_anchor is not None)]     # or outside
         with warnings.catch_warnings():             # a best effort: the browser check
             warnings.simplefilter("ignore", UserWarning)    # measures what comes out
+            fig.draw_without_rendering()
+            renderer = fig.canvas.get_renderer()
+            crowded = [ax for ax, leg in saved_legends.items() if leg is not None and (
+                leg._ncols > 1 or leg._bbox_to_anchor is not None       # several columns, outside
+                or leg.get_window_extent(renderer).width > MAX_LEGEND_SHARE
+                * ax.get_window_extent(renderer).width)]                # or over half the plot
+            for ax in crowded:
+                ax.legend_ = None
             if crowded:
-                for ax in crowded:
-                    ax.legend_ = None
                 fig.draw_without_rendering()
-                renderer = fig.canvas.get_renderer()
                 for ax in crowded:
                     _move_legend_below(ax, saved_legends[ax], renderer)
             buffer = io.BytesIO()

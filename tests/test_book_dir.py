@@ -62,3 +62,18 @@ def test_an_unknown_profile_is_refused_before_anything_is_built(tmp_path):
     with pytest.raises(ValueError, match="'gpu'.*expected one of smoke, cpu, paper"):
         book_dir.prepare("gpu", tmp_path, environ={})
     assert not (tmp_path / "gpu").exists()
+
+
+def test_a_change_to_the_library_empties_the_build_folder(tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "plots.py").write_text("WIDTH = 6.9\n")
+    folder = book_dir.prepare("cpu", tmp_path / "build", environ={}, library=library)
+    executed = folder / "_build" / ".jupyter_cache" / "page"
+    executed.parent.mkdir(parents=True)
+    executed.write_text("executed with the old library")
+    book_dir.prepare("cpu", tmp_path / "build", environ={}, library=library)
+    assert executed.exists(), "the same code: the executed pages are kept"
+    (library / "plots.py").write_text("WIDTH = 7.2\n")
+    book_dir.prepare("cpu", tmp_path / "build", environ={}, library=library)
+    assert not executed.exists(), "pages computed by other library code must run again"

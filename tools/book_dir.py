@@ -6,11 +6,14 @@ Jupyter Book's execution cache (execute_notebooks: cache) keys a page on its cod
 not know that the same code shows other numbers under another profile, another data set or
 another epoch count. So every profile builds in a folder of its own, and a stamp in that
 folder records the other settings that change what a page shows (PIXELSECURER_AGEDB,
-PIXELSECURER_EPOCHS, PIXELSECURER_DEVICE): when they differ from the last build's, the folder
-is emptied and every page runs again. An unknown profile is refused before anything happens.
+PIXELSECURER_EPOCHS, PIXELSECURER_DEVICE) and a hash of the library's code (a page shows what
+the library computes and draws, e.g. its figures' narrow renditions): when they differ from the
+last build's, the folder is emptied and every page runs again (trained models stay in the model
+cache, so this costs the pages' own work). An unknown profile is refused before anything happens.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,12 +25,24 @@ SETTINGS = ("PIXELSECURER_AGEDB", "PIXELSECURER_EPOCHS", "PIXELSECURER_DEVICE")
 STAMP = "settings.json"
 
 
-def settings(profile: str, environ=os.environ) -> dict:
+LIBRARY = ROOT / "pixelsecurer_lib"
+
+
+def library_hash(library: Path = LIBRARY) -> str:
+    """A hash of every Python file of the library (names and bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(library.rglob("*.py")):
+        digest.update(path.relative_to(library).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def settings(profile: str, environ=os.environ, library: Path = LIBRARY) -> dict:
     found = {name: environ.get(name, "").strip() for name in SETTINGS}
-    return {"profile": profile, **found}
+    return {"profile": profile, **found, "library": library_hash(library)}
 
 
-def prepare(profile: str, build_root: Path = None, environ=os.environ) -> Path:
+def prepare(profile: str, build_root: Path = None, environ=os.environ,
+            library: Path = LIBRARY) -> Path:
     """The build folder for ``profile``, emptied first when its stamp names other settings."""
     from pixelsecurer_lib.config import PROFILES
 
@@ -35,7 +50,7 @@ def prepare(profile: str, build_root: Path = None, environ=os.environ) -> Path:
         raise ValueError(f"profile {profile!r} (from BOOK_PROFILE or PIXELSECURER_PROFILE): "
                          f"expected one of {', '.join(PROFILES)}")
     folder = (build_root or ROOT / "_build") / profile
-    wanted = settings(profile, environ)
+    wanted = settings(profile, environ, library)
     stamp = folder / STAMP
     if folder.exists():
         try:
