@@ -35,14 +35,18 @@ def narrow_images(executed: Path) -> dict:
     """{sha256 of a wide PNG: its narrow PNG's bytes} over every executed notebook."""
     found = {}
     for path in sorted(executed.rglob("*.ipynb")):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        for cell in notebook.get("cells", []):
-            for output in cell.get("outputs", []):
-                data = output.get("data", {})
-                if "image/png" in data and NARROW_MIME in data:
-                    wide = base64.b64decode(_joined(data["image/png"]))
-                    found[hashlib.sha256(wide).hexdigest()] = base64.b64decode(
-                        _joined(data[NARROW_MIME]))
+        try:
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            for cell in notebook.get("cells", []):
+                for output in cell.get("outputs", []):
+                    data = output.get("data", {})
+                    if "image/png" in data and NARROW_MIME in data:
+                        wide = base64.b64decode(_joined(data["image/png"]), validate=True)
+                        found[hashlib.sha256(wide).hexdigest()] = base64.b64decode(
+                            _joined(data[NARROW_MIME]), validate=True)
+        except (OSError, ValueError, AttributeError) as exc:      # binascii.Error is a ValueError
+            raise ValueError(f"{path}: not an executed notebook whose figures can be read "
+                             f"({type(exc).__name__}: {exc}); expected the JSON MyST-NB writes") from None
     return found
 
 

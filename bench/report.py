@@ -284,9 +284,13 @@ def gpu_report(g) -> list:
 ALONE_TARGET_S, ALONE_FIRST_TARGET_S = 120, 30     # issue 14: a chapter alone, cold, on 2 cores
 
 
-def retry_note(attempts: int) -> str:
+def retry_note(attempts: int, error) -> str:
     """Said of a chapter the headless harness had to run again (jupyter/nbclient#312)."""
-    return "" if attempts <= 1 else f"timed out {attempts - 1}x in the harness, then ran"
+    if attempts <= 1:
+        return ""
+    if error:
+        return f" (timed out in all {attempts} runs)"
+    return f"timed out {attempts - 1}x in the harness, then ran"
 
 
 def alone_report(a) -> list:
@@ -311,7 +315,7 @@ def alone_report(a) -> list:
                and (r["first_cell_s"] or 0) <= ALONE_FIRST_TARGET_S)
         lines.append(f"| {name} | {r['seconds']:.0f} | {fmt(r['first_cell_s'], 1)} | "
                      f"{fmt(r['slowest_cell_s'], 1)} | {'yes' if met else 'no'} | "
-                     f"{(r['error'] or '')[:80]}{retry_note(r.get('attempts', 1))} |")
+                     f"{(r['error'] or '')[:80]}{retry_note(r.get('attempts', 1), r['error'])} |")
     return lines + [""]
 
 

@@ -33,12 +33,22 @@ MAX_LEGEND_SHARE = 0.55             # a legend wider than this share of its plot
 PRINT_OPTIONS = {"format": "png", "dpi": 100, "bbox_inches": "tight", "facecolor": "white"}
 
 
+def _is_blank(ax) -> bool:
+    """An empty cell of a grid (axis off, nothing drawn), e.g. the rest of a row of images."""
+    return not ax.axison and not ax.has_data() and not ax.texts and not ax.title.get_text()
+
+
 def _panels(fig: Figure):
-    """The figure's grid panels in reading order (visible axes of one gridspec, no colorbars
-    or insets), or None when the figure is not one simple grid."""
-    panels, grid = [], None
+    """The figure's grid panels in reading order (visible axes of one gridspec, no insets) and
+    its blank cells, or None when the figure is not one simple grid or has a colorbar."""
+    panels, blanks, grid = [], [], None
     for ax in fig.axes:
-        if not ax.get_visible() or hasattr(ax, "_colorbar"):
+        if hasattr(ax, "_colorbar"):
+            return None                                 # it would stay where it was
+        if not ax.get_visible():
+            continue
+        if _is_blank(ax):
+            blanks.append(ax)
             continue
         spec = ax.get_subplotspec()
         if spec is None:
@@ -52,7 +62,7 @@ def _panels(fig: Figure):
     if not panels or len(set(places)) < len(places):  # twinned axes: leave the figure wide
         return None
     panels.sort(key=lambda a: (a.get_subplotspec().rowspan.start, a.get_subplotspec().colspan.start))
-    return panels, grid
+    return panels, blanks, grid
 
 
 def _is_thumbnail(ax) -> bool:
@@ -97,7 +107,7 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
     found = _panels(fig)
     if found is None:
         return None
-    panels, grid = found
+    panels, blanks, grid = found
     old_width, old_height = fig.get_size_inches()
     rows, columns = grid.get_geometry()
     thumbnails = all(_is_thumbnail(ax) for ax in panels)
@@ -109,7 +119,7 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
 
     saved_engine = fig.get_layout_engine()
     saved_panels = [(ax, ax.get_subplotspec(), ax.get_position(original=True),
-                     ax.get_position(original=False),
+                     ax.get_position(original=False), ax.get_in_layout(),
                      ax.yaxis.get_tick_params(which="major").get("labelleft", True),
                      ax.xaxis.get_tick_params(which="major").get("labelbottom", True))
                     for ax in panels]
@@ -118,6 +128,8 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
     tilted = [(t, t.get_rotation(), t.get_ha()) for ax in panels for t in ax.get_xticklabels()
               if t.get_rotation() % 180 and not thumbnails]
     try:
+        for ax in blanks:
+            ax.set_visible(False)
         for text, _, _ in tilted:                   # slanted names: upright would not fit
             text.set_rotation(90)
             text.set_ha("center")
@@ -155,7 +167,7 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
             buffer = io.BytesIO()
             fig.savefig(buffer, **PRINT_OPTIONS)
         return buffer.getvalue()
-    except (RuntimeError, ValueError):          # a layout engine this figure cannot switch to
+    except Exception:  # noqa: BLE001 - a layout this cannot reflow: the page keeps the wide one
         return None
     finally:
         for text, rotation, alignment in tilted:
@@ -169,10 +181,13 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
         except RuntimeError:
             pass
         fig.set_size_inches(old_width, old_height)
-        for ax, spec, original, active, labelleft, labelbottom in saved_panels:
+        for ax in blanks:
+            ax.set_visible(True)
+        for ax, spec, original, active, in_layout, labelleft, labelbottom in saved_panels:
             ax.set_subplotspec(spec)
             ax.set_position(original, which="original")
             ax.set_position(active, which="active")
+            ax.set_in_layout(in_layout)                 # set_position took it out of layout
             ax.tick_params(labelleft=labelleft, labelbottom=labelbottom)
             ax.legend_ = saved_legends[ax]
 
@@ -203,7 +218,10 @@ def register(shell=None) -> bool:
         def __call__(self, obj):
             if not self.enabled or not isinstance(obj, Figure):
                 return None
-            png = narrow_rendition(obj)
+            try:                              # a page never fails for its narrow copy
+                png = narrow_rendition(obj)
+            except Exception:  # noqa: BLE001 - the browser check reports a figure without one
+                return None
             return None if png is None else base64.b64encode(png).decode("ascii")
 
     formatters[NARROW_MIME] = NarrowFormatter(parent=shell.display_formatter)

@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))   # pairi
 # Every test run gets its own empty cache, whatever the caller's environment says.
 os.environ["PIXELSECURER_CACHE"] = tempfile.mkdtemp(prefix="psl-test-cache-")
 os.environ.pop("PIXELSECURER_AGEDB", None)
+os.environ.pop("PIXELSECURER_CHECKPOINTS", None)    # the shipped checkpoints are used
+os.environ.pop("PIXELSECURER_IMAGES", None)         # images go to the test cache
 os.environ["PIXELSECURER_PROFILE"] = "smoke"
 
 SUBJECTS = [("AnnaBell", "f"), ("BorisKarl", "m"), ("CarlaDiaz", "f"), ("DavidEder", "m"),

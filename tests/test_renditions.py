@@ -85,6 +85,31 @@ def test_figures_it_cannot_reflow_get_no_rendition():
     ax.twinx()                                        # two axes in one place
     assert renditions.narrow_rendition(fig) is None
     assert renditions.narrow_rendition(plt.figure()) is None      # no axes at all
+    fig, ax = plt.subplots()
+    fig.colorbar(ax.imshow(np.eye(4)), ax=ax)         # the colorbar would stay behind
+    assert renditions.narrow_rendition(fig) is None
+
+
+def test_a_second_rendition_is_the_same_and_layout_engines_keep_working():
+    fig, axes = plt.subplots(1, 3, figsize=(plots.COLUMN_WIDTH, 3.0), layout="constrained")
+    for ax in axes:
+        ax.plot([0, 1], [1, 0])
+        ax.set_title("a title")
+    first = renditions.narrow_rendition(fig)
+    assert all(ax.get_in_layout() for ax in axes)
+    assert renditions.narrow_rendition(fig) == first
+
+
+def test_blank_cells_of_an_image_grid_are_left_out():
+    fig, axes = plt.subplots(3, 4, figsize=(plots.COLUMN_WIDTH, 5.0))
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < 10:                                    # two empty cells, as plots.image_grid leaves
+            ax.imshow(np.random.default_rng(k).random((8, 8)))
+            ax.set_title(f"age {k}")
+    width, height = Image.open(io.BytesIO(renditions.narrow_rendition(fig))).size
+    assert height < 3 * width                         # 3 columns of images, not one long column
+    assert all(ax.get_visible() for ax in axes.flat)
 
 
 def test_ipython_display_carries_the_rendition():
@@ -138,3 +163,12 @@ def test_wide_legends_move_under_the_axes_and_slanted_names_stand_up():
     assert _png(fig) == wide
     assert ax.get_legend()._ncols == 3 and ax.get_xticklabels()[0].get_rotation() == 15
     assert abs(_width(narrow) - 100 * renditions.NARROW_WIDTH) <= 25   # nothing sticks out
+
+
+def test_extension_names_an_unreadable_notebook(tmp_path):
+    ext = _load_extension()
+    bad = tmp_path / "jupyter_execute" / "ch.ipynb"
+    bad.parent.mkdir()
+    bad.write_text("{ not json")
+    with pytest.raises(ValueError, match=r"ch\.ipynb: not an executed notebook"):
+        ext.narrow_images(tmp_path / "jupyter_execute")

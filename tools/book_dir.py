@@ -6,7 +6,7 @@ Jupyter Book's execution cache (execute_notebooks: cache) keys a page on its cod
 not know that the same code shows other numbers under another profile, another data set or
 another epoch count. So every profile builds in a folder of its own, and a stamp in that
 folder records the other settings that change what a page shows (PIXELSECURER_AGEDB,
-PIXELSECURER_EPOCHS, PIXELSECURER_DEVICE) and a hash of the library's code (a page shows what
+PIXELSECURER_EPOCHS, PIXELSECURER_DEVICE) and a hash of the library's files (a page shows what
 the library computes and draws, e.g. its figures' narrow renditions): when they differ from the
 last build's, the folder is emptied and every page runs again (trained models stay in the model
 cache, so this costs the pages' own work). An unknown profile is refused before anything happens.
@@ -29,9 +29,11 @@ LIBRARY = ROOT / "pixelsecurer_lib"
 
 
 def library_hash(library: Path = LIBRARY) -> str:
-    """A hash of every Python file of the library (names and bytes)."""
+    """A hash of the library's code and data files (names and bytes): everything but compiled
+    files and the shipped checkpoints, which are only ever used for an exact spec."""
     digest = hashlib.sha256()
-    for path in sorted(library.rglob("*.py")):
+    for path in sorted(p for p in library.rglob("*") if p.is_file()
+                       and "__pycache__" not in p.parts and "checkpoints" not in p.relative_to(library).parts):
         digest.update(path.relative_to(library).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

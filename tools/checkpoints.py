@@ -60,6 +60,14 @@ def _git(*args: str) -> str:
 def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
     """Copy the cache's models and predictions into the package (a temporary folder renamed
     into place)."""
+    tmp = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=BUNDLE.parent))
+    try:
+        return _fill_bundle(tmp, cache, profile, seconds)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)      # gone after the rename, or after a failure
+
+
+def _fill_bundle(tmp: Path, cache: Path, profile: str, seconds: dict) -> dict:
     import numpy as np
 
     import pixelsecurer_lib as psl
@@ -68,7 +76,6 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
     models = sorted((cache / "models").glob("*.pt"))
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "pixelsecurer_lib"))
     entries, total = [], 0
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=BUNDLE.parent))
     (tmp / "models").mkdir()
     for path in models:
         payload = _io.load_tensors(path, model_cache.MODEL_FORMAT)      # verified, no pickle
@@ -86,8 +93,8 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
             shutil.copy2(src, tmp / "predictions" / src.name)
         total += path.stat().st_size
     if total > MAX_BUNDLE_BYTES:
-        shutil.rmtree(tmp)
-        raise SystemExit(f"checkpoints: {total / 2**20:.1f} MiB of models; expected at most "
+        raise SystemExit(f"checkpoints: {total / 2**20:.1f} MiB of models and predictions; "
+                         f"expected at most "
                          f"{MAX_BUNDLE_BYTES / 2**20:.0f} MiB (is the profile {profile!r} right?)")
     manifest = {
         "command": f"make checkpoints (python tools/checkpoints.py --profile {profile})",
