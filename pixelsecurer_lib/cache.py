@@ -85,6 +85,12 @@ class TrainedModel:
     history: List[Dict] = field(default_factory=list)
     extra: Dict[str, Any] = field(default_factory=dict)
     from_cache: bool = False
+    path: Optional[Path] = None         # the file it was loaded from or stored to
+
+    @property
+    def shipped(self) -> bool:
+        """True when it was loaded from the checkpoints shipped with the release."""
+        return self.path is not None and BUNDLED in self.path.parents
 
 
 def _load_model(path: Path, spec: Dict[str, Any], key: str,
@@ -110,7 +116,7 @@ def _load_model(path: Path, spec: Dict[str, Any], key: str,
         raise CorruptFile(f"{path}: weights do not fit the model") from None
     model.eval()
     return TrainedModel(model=model, spec=spec, key=key, seconds=seconds, history=history,
-                        extra=extra, from_cache=True)
+                        extra=extra, from_cache=True, path=path)
 
 
 def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
@@ -151,7 +157,7 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
         save_tensors({"format": MODEL_FORMAT, "meta": json.dumps(meta, default=float),
                       "state_dict": state}, path)
         return TrainedModel(model=model, spec=spec, key=key, seconds=seconds, history=history,
-                            extra=result, from_cache=False)
+                            extra=result, from_cache=False, path=path)
 
 
 def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray]) -> np.ndarray:

@@ -38,11 +38,13 @@ def test_a_fresh_cache_loads_the_shipped_checkpoint_and_retraining_reproduces_it
                             verbose=False)
     loaded = ctx.blindspot_model(entry["forget"], seed=entry["seed"])
     assert loaded.from_cache and loaded.key == entry["key"]    # as in Colab: nothing trained
+    assert loaded.shipped and loaded.path == cache.bundled_path(entry["key"])
     assert not (tmp_path / "models" / f"{entry['key']}.pt").exists()
 
     monkeypatch.setenv("PIXELSECURER_CHECKPOINTS", "off")      # as `make checkpoints` does
     retrained = ctx.blindspot_model(entry["forget"], seed=entry["seed"])
-    assert not retrained.from_cache
+    assert not retrained.from_cache and not retrained.shipped
+    assert retrained.path == tmp_path / "models" / f"{entry['key']}.pt"
     assert retrained.key == entry["key"]            # this machine's data and code give its spec
     for name, value in retrained.model.state_dict().items():
         assert torch.equal(value.cpu(), shipped[name]), name
