@@ -15,16 +15,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
+from pixelsecurer_lib._io import atomic_path
 from pixelsecurer_lib.renditions import NARROW_MEDIA_MAX_PX, NARROW_MIME
 
 WRAPPED_CLASS = "narrow-rendition"
 _IMG = re.compile(r'<picture class="' + WRAPPED_CLASS + r'">.*?</picture>'
-                  r'|<img\b[^>]*\bsrc="(?P<prefix>(?:\.\./)*_images/)(?P<hash>[0-9a-f]{64})\.png"[^>]*>',
-                  re.S)
+                  r'|<img\b[^>]*\bsrc="(?P<prefix>(?:\.\./)*_images/)'
+                  r'(?P<hash>[0-9a-f]{64})\.png"[^>]*>', re.S)
 
 
 def _joined(value) -> str:
@@ -46,14 +46,14 @@ def narrow_images(executed: Path) -> dict:
                             _joined(data[NARROW_MIME]), validate=True)
         except (OSError, ValueError, AttributeError) as exc:      # binascii.Error is a ValueError
             raise ValueError(f"{path}: not an executed notebook whose figures can be read "
-                             f"({type(exc).__name__}: {exc}); expected the JSON MyST-NB writes") from None
+                             f"({type(exc).__name__}: {exc}); expected the JSON MyST-NB "
+                             "writes") from None
     return found
 
 
 def _write(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:          # the library's: renamed into place, or removed
+        tmp.write_bytes(content)
 
 
 def wrap_page(html: str, available: set) -> str:

@@ -19,9 +19,10 @@ name), ``PIXELSECURER_EPOCHS`` (overrides the profile's training epochs, e.g. fo
 check), ``PIXELSECURER_AGEDB`` (path to a real AgeDB folder), ``PIXELSECURER_CACHE`` (cache
 folder, default ``~/.cache/pixelsecurer``), ``PIXELSECURER_DEVICE`` (``auto``, ``cpu``,
 ``cuda``, ``mps``), ``PIXELSECURER_IMAGES`` (where the synthetic set's images are generated,
-default ``synthetic/`` in the cache folder), ``PIXELSECURER_STATIC`` (set by ``make book``: nobody watches the page) and
-``PIXELSECURER_CHECKPOINTS`` (``off``: ignore the checkpoints shipped with the release and train
-everything, as ``make checkpoints`` and a cold ``make bench`` do).
+default ``synthetic/`` in the cache folder), ``PIXELSECURER_STATIC`` (set by ``make book``:
+nobody watches the page) and ``PIXELSECURER_CHECKPOINTS`` (``off``: ignore the checkpoints
+shipped with the release and train everything, as ``make checkpoints`` and a cold
+``make bench`` do).
 An explicit argument always beats the variable.
 """
 from __future__ import annotations

@@ -61,7 +61,8 @@ def _panels(fig: Figure):
     places = [(ax.get_subplotspec().rowspan, ax.get_subplotspec().colspan) for ax in panels]
     if not panels or len(set(places)) < len(places):  # twinned axes: leave the figure wide
         return None
-    panels.sort(key=lambda a: (a.get_subplotspec().rowspan.start, a.get_subplotspec().colspan.start))
+    panels.sort(key=lambda a: (a.get_subplotspec().rowspan.start,
+                               a.get_subplotspec().colspan.start))
     return panels, blanks, grid
 
 
@@ -137,8 +138,8 @@ def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes
             whole = text in fig.texts or text is suptitle
             text.set_text(_wrap(content, chars if whole else chars // new_columns))
         if thumbnails:                              # square images under their wrapped titles
-            lines = max((ax.title.get_text().count("\n") + 1 for ax in panels if ax.title.get_text()),
-                        default=0)
+            lines = max((ax.title.get_text().count("\n") + 1
+                         for ax in panels if ax.title.get_text()), default=0)
             row_height = width / new_columns + 0.2 * lines + 0.1
         else:
             row_height = min(old_height / rows, MAX_ROW_HEIGHT)

@@ -32,9 +32,10 @@ def library_hash(library: Path = LIBRARY) -> str:
     """A hash of the library's code and data files (names and bytes): everything but compiled
     files and the shipped checkpoints, which are only ever used for an exact spec."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in library.rglob("*") if p.is_file()
-                       and "__pycache__" not in p.parts and "checkpoints" not in p.relative_to(library).parts):
-        digest.update(path.relative_to(library).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted(library.rglob("*")):
+        name = path.relative_to(library)
+        if path.is_file() and not {"__pycache__", "checkpoints"} & set(name.parts):
+            digest.update(name.as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -4,8 +4,9 @@
 
 Runs every chapter (book/*.ipynb, in order) under the profile with an empty model cache, then
 copies every model the chapters trained into ``pixelsecurer_lib/checkpoints/models/`` and every
-prediction they made with them into ``predictions/`` (with their checksums) and writes ``pixelsecurer_lib/checkpoints/MANIFEST.json``: which command, code
-version, date and machine produced them, and what each one is. ``get_or_train`` uses a shipped
+prediction they made with them into ``predictions/`` (with their checksums), and writes
+``pixelsecurer_lib/checkpoints/MANIFEST.json``: which command, code version, date and machine
+produced them, and what each one is. ``get_or_train`` uses a shipped
 checkpoint only when its spec key matches exactly (same data bytes, split, model, recipe,
 seed and code version), so a chapter opened alone in Colab loads instead of training; any
 other spec is trained as usual. tests/test_checkpoints.py retrains one and compares.
@@ -76,26 +77,29 @@ def _fill_bundle(tmp: Path, cache: Path, profile: str, seconds: dict) -> dict:
     models = sorted((cache / "models").glob("*.pt"))
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "pixelsecurer_lib"))
     entries, total = [], 0
+
+    def copy(path: Path, folder: str) -> int:
+        """``path`` and its checksum into ``tmp/folder``; its size."""
+        for src in (path, _io.checksum_path(path)):
+            shutil.copy2(src, tmp / folder / src.name)
+        return path.stat().st_size
+
     (tmp / "models").mkdir()
     for path in models:
         payload = _io.load_tensors(path, model_cache.MODEL_FORMAT)      # verified, no pickle
         spec = json.loads(payload["meta"])["spec"]
-        for src in (path, _io.checksum_path(path)):
-            shutil.copy2(src, tmp / "models" / src.name)
-        total += path.stat().st_size
+        total += copy(path, "models")
         entries.append({"key": path.stem, "role": spec["role"], "seed": spec["seed"],
                         "forget": spec.get("forget", {}).get("spec"), "bytes": path.stat().st_size})
     (tmp / "predictions").mkdir()
     predictions = sorted((cache / "predictions").glob("*.npy"))
     for path in predictions:
         _io.load_array(path, dtype=np.float32)                         # verified, no pickle
-        for src in (path, _io.checksum_path(path)):
-            shutil.copy2(src, tmp / "predictions" / src.name)
-        total += path.stat().st_size
+        total += copy(path, "predictions")
     if total > MAX_BUNDLE_BYTES:
         raise SystemExit(f"checkpoints: {total / 2**20:.1f} MiB of models and predictions; "
-                         f"expected at most "
-                         f"{MAX_BUNDLE_BYTES / 2**20:.0f} MiB (is the profile {profile!r} right?)")
+                         f"expected at most {MAX_BUNDLE_BYTES / 2**20:.0f} MiB "
+                         f"(is the profile {profile!r} right?)")
     manifest = {
         "command": f"make checkpoints (python tools/checkpoints.py --profile {profile})",
         "code_version": {"package": psl.__version__, "commit": _git("rev-parse", "HEAD"),
