@@ -34,8 +34,9 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 install: $(STAMP)
 
 # Write every page's install cell from the version and repository.url (pinned to tag
-# v{version}), and the Colab copies (book/*.ipynb: outputs stripped, plain Markdown) from the
-# MyST sources. tests/test_pairing.py fails when any of them drifts.
+# v{version}), the tag the Colab buttons open (repository.branch), README's install line,
+# CITATION.cff, and the Colab copies (book/*.ipynb: outputs stripped, plain Markdown, figure
+# captions kept) from the MyST sources. tests/test_pairing.py fails when any of them drifts.
 sync: install
 	$(PY) course/assign.py book-page
 	$(PY) tools/pairing.py --write

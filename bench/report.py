@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pixelsecurer_lib._io import atomic_path
 from pixelsecurer_lib.anchors import REFERENCE_CODE, SLIDES
 from sections import BOOK_BUDGET_S, METHODS, REPORT
 
@@ -15,11 +16,35 @@ def fmt(value, digits=2):
     return str(value)
 
 
-def pm(row, key, digits=2):
-    if row.get(key) is None:
+def pm(rows: dict, method: str, metric: str, digits=2):
+    """Mean ± 95% half-width of ``metric`` for ``method`` from summary rows keyed by
+    (method, metric) (the one summary schema, ``psl.experiment.summarize``)."""
+    row = rows.get((method, metric))
+    if row is None or row["mean"] is None or row["mean"] != row["mean"]:
         return "–"
-    ci = row.get(f"{key}_ci95")
-    return f"{row[key]:.{digits}f} ± {ci:.{digits}f}" if ci is not None else f"{row[key]:.{digits}f}"
+    half = row["mean"] - row["ci_low"]
+    if half != half:                                   # one seed: no interval
+        return f"{row['mean']:.{digits}f}"
+    return f"{row['mean']:.{digits}f} ± {half:.{digits}f}"
+
+
+def experiment_summary(results: list) -> dict:
+    """Summary rows (``psl.experiment.summarize``) of an experiment's result rows, keyed by
+    (method, metric)."""
+    import pandas as pd
+
+    from pixelsecurer_lib.experiment import summarize
+
+    return {(r["method"], r["metric"]): r
+            for r in summarize(pd.DataFrame(results)).to_dict("records")}
+
+
+def _over_retrain(rows: dict, method: str, metric: str):
+    """The method's mean of ``metric`` divided by the retrained model's."""
+    mine, retrain = rows.get((method, metric)), rows.get(("retrain", metric))
+    if mine is None or retrain is None or not retrain["mean"]:
+        return None
+    return mine["mean"] / retrain["mean"]
 
 
 def counted_ratio(method: str, profile: str, cfg: dict):
@@ -183,9 +208,8 @@ def experiments_report(x) -> list:
              "floor is W1 between two retrained models that differ only in seed. Ratios "
              "`÷ retrain` divide by the retrained model's value of the same seed.", ""]
     for forget, payload in x["forgets"].items():
-        rows = {r["method"]: r for r in payload["summary"]}
+        rows = experiment_summary(payload["results"])
         cfg = payload["config"]
-        retrain = rows.get("retrain", {})
         lines += [f"### Forget `{forget}`  (|D_f| = {cfg['forget_size']}, |D_r| = {cfg['retain_size']}; "
                   f"noise floor W1 = {fmt(payload['noise_floor_w1'])})", "",
                   "| method | W1 to retrain | W1 ÷ noise floor | W1 ÷ original's W1 | retain MAE | forget MAE | "
@@ -193,16 +217,16 @@ def experiments_report(x) -> list:
                   "MIA member rate on D_f | wall time (s) | time ÷ retrain | counted work ÷ retrain |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for method in METHODS:
-            r = rows.get(method)
-            if not r:
+            if (method, "retain_mae") not in rows:
                 continue
-            ratio_r = r["retain_mae"] / retrain["retain_mae"] if retrain else None
-            ratio_f = r["forget_mae"] / retrain["forget_mae"] if retrain else None
-            lines.append(f"| {method} | {pm(r, 'w1_to_retrain')} | {pm(r, 'w1_over_floor')} | "
-                         f"{pm(r, 'w1_over_original')} | {pm(r, 'retain_mae')} | {pm(r, 'forget_mae')} | "
-                         f"{pm(r, 'test_retain_mae')} | {pm(r, 'test_forget_mae')} | {fmt(ratio_r)} | "
-                         f"{fmt(ratio_f)} | {pm(r, 'mia_forget')} | {pm(r, 'seconds', 1)} | "
-                         f"{pm(r, 'seconds_over_retrain')} | {fmt(counted_ratio(method, x['profile'], cfg))} |")
+            cells = [pm(rows, method, m) for m in ("w1_to_retrain", "w1_over_floor",
+                                                   "w1_over_original", "retain_mae", "forget_mae",
+                                                   "test_retain_mae", "test_forget_mae")]
+            cells += [fmt(_over_retrain(rows, method, m)) for m in ("retain_mae", "forget_mae")]
+            cells += [pm(rows, method, "mia_forget"), pm(rows, method, "seconds", 1),
+                      pm(rows, method, "seconds_over_retrain"),
+                      fmt(counted_ratio(method, x["profile"], cfg))]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines + anchors_report()
 
@@ -339,6 +363,5 @@ def write_report(results: dict, report: Path = REPORT) -> None:
     lines += assignment_report(results.get("assignment"))
     lines += alone_report(results.get("alone"))
     lines += gpu_report(results.get("gpu"))
-    tmp = report.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(report)
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines))

@@ -29,6 +29,8 @@ import os
 import sys
 from pathlib import Path
 
+from pixelsecurer_lib._io import atomic_path
+from pixelsecurer_lib.config import cache_dir, cache_folder
 from report import write_report
 from sections import (BENCH_CACHE, REPORT, RESULTS, bench_ain, bench_alone, bench_assignment,
                       bench_audit, bench_book,
@@ -83,17 +85,12 @@ def main(argv=None) -> int:
                    "alone": lambda: bench_alone(args.profile)}
         for section in sections:
             print(f"== {section}", flush=True)
-            saved_cache = os.environ.get("PIXELSECURER_CACHE")
-            results[section] = runners[section]()
-            if saved_cache is None:
-                os.environ.pop("PIXELSECURER_CACHE", None)
-            else:
-                os.environ["PIXELSECURER_CACHE"] = saved_cache
+            with cache_folder(cache_dir()):    # a section that moves the cache moves it for itself
+                results[section] = runners[section]()
             if section == "seeds" and results_path == RESULTS:
                 print(f"stored {store_seed_results(results[section])}", flush=True)
-            tmp = results_path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(results, indent=1, default=str))
-            tmp.replace(results_path)
+            with atomic_path(results_path) as tmp:
+                tmp.write_text(json.dumps(results, indent=1, default=str))
             write_report(results, report_path)
     write_report(results, report_path)
     print(f"wrote {report_path}")

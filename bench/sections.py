@@ -5,6 +5,7 @@ turns results.json into bench/REPORT.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -15,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pixelsecurer_lib.experiment import ALL_METHODS
+from pixelsecurer_lib.config import TrainingRecipe, cache_folder
+from pixelsecurer_lib.unlearning import names as method_names
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -25,7 +27,8 @@ SEED_FORGETS = ("age:0-30", "age:60-101")
 BOOK_BUDGET_S = 600                       # the cpu-profile book's budget (README, Profiles)
 BENCH_CACHE = ROOT / ".cache" / "bench"   # the cold book build fills it; the experiments reuse it
 FORGETS = ("age:0-30", "age:60-101", "identities:5")
-METHODS = ALL_METHODS
+METHODS = tuple(method_names())           # every registered method, the reference included
+ONE_EPOCH = TrainingRecipe(epochs=1, lr=0.01, batch_size=128, schedule="constant", crop_padding=4)
 
 
 def machine() -> dict:
@@ -61,8 +64,7 @@ def bench_pipeline() -> dict:
     from pixelsecurer_lib.training import fit
 
     out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PIXELSECURER_CACHE"] = str(Path(tmp) / "cache")
+    with tempfile.TemporaryDirectory() as tmp, cache_folder(Path(tmp) / "cache"):
         folder = Path(tmp) / "synth"
         t = time.perf_counter()
         synthetic.generate(folder, seed=0, progress=False)
@@ -77,15 +79,15 @@ def bench_pipeline() -> dict:
         out["decode_images_per_s"] = len(data) / out["first_decode_s"]
         idx = np.arange(len(data))[: 4096]
         cached_images, memory_images = data.images, data.images.clone()
-        fit(build_model("allcnn", 0.125), data, idx[:512], epochs=1, lr=0.01, batch_size=128,
-            seed=0, device="cpu", progress=False)                  # warm-up, not timed
+        fit(build_model("allcnn", 0.125), data, idx[:512], ONE_EPOCH, seed=0, device="cpu",
+            progress=False)                                        # warm-up, not timed
         timings = {"from_cache": [], "in_memory": []}
         for _ in range(2):                                         # alternate; keep the best
             for label, images in (("from_cache", cached_images), ("in_memory", memory_images)):
                 data.images = images
                 t = time.perf_counter()
-                fit(build_model("allcnn", 0.125), data, idx, epochs=1, lr=0.01, batch_size=128,
-                    seed=0, device="cpu", progress=False)
+                fit(build_model("allcnn", 0.125), data, idx, ONE_EPOCH, seed=0, device="cpu",
+                    progress=False)
                 timings[label].append(time.perf_counter() - t)
         timings = {label: min(values) for label, values in timings.items()}
         out["epoch_4096_from_cache_s"] = timings["from_cache"]
@@ -107,8 +109,8 @@ def bench_epochs() -> dict:
         n = len(train) if name != "paper" else min(len(train), 1024)   # paper: extrapolate
         model = build_model(profile.model.architecture, profile.model.width)
         t = time.perf_counter()
-        fit(model, ctx.data, train[:n], epochs=1, lr=profile.training.lr,
-            batch_size=profile.training.batch_size, seed=0, device=ctx.device, progress=False)
+        recipe = dataclasses.replace(profile.training, epochs=1, schedule="constant")
+        fit(model, ctx.data, train[:n], recipe, seed=0, device=ctx.device, progress=False)
         seconds = (time.perf_counter() - t) * len(train) / n
         out[name] = {"train_images": int(len(train)), "epoch_s": seconds,
                      "images_per_s": len(train) / seconds, "epochs": profile.training.epochs,
@@ -125,16 +127,14 @@ def bench_epochs() -> dict:
 
 def bench_experiments(seeds: int, profile: str) -> dict:
     import pixelsecurer_lib as psl
-    from pixelsecurer_lib.experiment import experiment_to_json, run_experiment, summarize
+    from pixelsecurer_lib.experiment import experiment_to_json, run_experiment
 
-    os.environ["PIXELSECURER_CACHE"] = str(BENCH_CACHE)
-    ctx = psl.setup_chapter(profile=profile, progress=False, verbose=True)
+    ctx = psl.setup_chapter(profile=profile, progress=False, verbose=True, cache=BENCH_CACHE)
     out = {"profile": profile, "seeds": seeds, "forgets": {}}
     for forget in FORGETS:
         t = time.perf_counter()
         df = run_experiment(forget, methods=list(METHODS), seeds=seeds, ctx=ctx)
         payload = experiment_to_json(df, None)
-        payload["summary"] = json.loads(summarize(df).to_json(orient="records"))
         payload["wall_s"] = time.perf_counter() - t
         out["forgets"][forget] = payload
         print(f"{forget}: done in {payload['wall_s']:.0f} s", flush=True)
@@ -169,10 +169,9 @@ def bench_seeds(seeds: int, profile: str, cache: Path) -> dict:
     """Many seeds of every method, as one sweep on a local 2-worker Ray (one thread each)."""
     from pixelsecurer_lib.sweep import run_sweep
 
-    os.environ["PIXELSECURER_CACHE"] = str(cache)
     journal = cache / f"seeds-{profile}-{seeds}.partial.jsonl"
     payload = run_sweep(SEED_FORGETS, list(METHODS), seeds, profile=profile, device="cpu",
-                        engine="ray", num_cpus=2, threads=1, journal=journal)
+                        engine="ray", num_cpus=2, threads=1, journal=journal, cache=cache)
     payload["config"]["data_fingerprint"] = data_fingerprint(profile)
     payload["provenance"] = provenance()
     return payload
@@ -199,9 +198,9 @@ def bench_audit(k: int, profile: str, cache: Path, store: bool = False) -> dict:
     from pixelsecurer_lib.audit import compact_audit, run_audit
     from pixelsecurer_lib.stored import save_stored
 
-    os.environ["PIXELSECURER_CACHE"] = str(cache)
     torch_threads(1)                     # the seeds section trained with one thread per task
-    ctx = psl.setup_chapter(profile=profile, device="cpu", progress=False, verbose=False)
+    ctx = psl.setup_chapter(profile=profile, device="cpu", progress=False, verbose=False,
+                            cache=cache)
     out = {"k": k, "profile": profile, "scores": [], "exposed_by_age": {}}
     all_scores, all_examples = [], []
     for forget in SEED_FORGETS:
@@ -232,9 +231,9 @@ def bench_ain(seeds: int, profile: str, cache: Path) -> dict:
     import pixelsecurer_lib as psl
     from pixelsecurer_lib.anamnesis import methods_anamnesis
 
-    os.environ["PIXELSECURER_CACHE"] = str(cache)
     torch_threads(1)
-    ctx = psl.setup_chapter(profile=profile, device="cpu", progress=False, verbose=False)
+    ctx = psl.setup_chapter(profile=profile, device="cpu", progress=False, verbose=False,
+                            cache=cache)
     rows = []
     for forget in SEED_FORGETS:
         for seed in range(seeds):
@@ -254,21 +253,20 @@ def bench_sweep(cache: Path) -> dict:
     for engine in ("sequential", "ray"):
         folder = cache / f"sweep-{engine}"
         shutil.rmtree(folder, ignore_errors=True)
-        os.environ["PIXELSECURER_CACHE"] = str(folder)
         if engine == "sequential":
             runs[engine] = sequential_payload(["age:0-30"], list(METHODS), 3, profile="smoke",
-                                              device="cpu", threads=1)
+                                              device="cpu", threads=1, cache=folder)
         else:
             runs[engine] = run_sweep(["age:0-30"], list(METHODS), 3, profile="smoke",
-                                     device="cpu", engine="ray", num_cpus=2, threads=1)
+                                     device="cpu", engine="ray", num_cpus=2, threads=1,
+                                     cache=folder)
         out[engine] = runs[engine]["timing"]
     out["identical_timings_aside"] = without_timings(runs["sequential"]) == without_timings(runs["ray"])
     folder = cache / "sweep-sequential-2"
     shutil.rmtree(folder, ignore_errors=True)
-    os.environ["PIXELSECURER_CACHE"] = str(folder)
     out["sequential_2_threads"] = sequential_payload(["age:0-30"], list(METHODS), 3,
                                                      profile="smoke", device="cpu",
-                                                     threads=2)["timing"]
+                                                     threads=2, cache=folder)["timing"]
     out["provenance"] = provenance()
     return out
 
@@ -333,9 +331,8 @@ def bench_assignment() -> dict:
     import assign
     import grade
 
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.update(PIXELSECURER_PROFILE="smoke", PIXELSECURER_STATIC="1",
-                          PIXELSECURER_CACHE=str(Path(tmp) / "cache"))
+    with tempfile.TemporaryDirectory() as tmp, cache_folder(Path(tmp) / "cache"):
+        os.environ.update(PIXELSECURER_PROFILE="smoke", PIXELSECURER_STATIC="1")
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         out = {"profile": "smoke", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -32,6 +32,7 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from pixelsecurer_lib._io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # course/grade.py
@@ -132,9 +133,8 @@ def write_book_pages(check: bool = False) -> int:
             if not page.exists() or page.read_text() != text:
                 stale.append(str(page.relative_to(ROOT)))
         else:
-            tmp = page.with_suffix(".md.tmp")
-            tmp.write_text(text)
-            tmp.replace(page)
+            with atomic_path(page) as tmp:
+                tmp.write_text(text)
     if stale:
         print("out of date with their masters (run `make sync`): " + ", ".join(stale), file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ example, the outputs of many unlearned models with those of many retrained model
 that idea to regression outputs with per-example two-sample tests.
 
 For a forget example x_i, let m_i^(1..K) be the predicted ages of K models of the method
-(seeds 1..K, each unlearned from its own original model) and r_i^(1..K') those of K'
+(seeds 0..K-1, each unlearned from its own original model) and r_i^(1..K') those of K'
 retrained models. Under "the method behaves like retraining on x_i" the two samples come
 from one distribution. Welch's t statistic
 

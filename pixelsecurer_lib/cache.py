@@ -2,7 +2,7 @@
 
 ``get_or_train(spec, build, train)`` returns the model trained under ``spec``: loaded in a
 second if any chapter (or script) trained it before, or if the release ships a checkpoint
-of exactly this spec (``BUNDLED``), trained and stored otherwise.
+of exactly this spec (``SHIPPED_CHECKPOINTS``), trained and stored otherwise.
 ``cached_predictions(key, n, compute)`` does the same for a model's predictions on a set of
 images, so a later chapter does not predict again what an earlier one did (the release ships
 the predictions its chapters make with the shipped models, too).
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ._io import CorruptFile, file_lock, load_array, load_tensors, save_array, save_tensors
-from .config import cache_dir, shipped_checkpoints
+from .config import cache_dir, use_shipped_checkpoints
 
 TRAINING_CODE_VERSION = 5
 MODEL_FORMAT = "pixelsecurer-model/2"     # weights-only payload; /1 was a pickled dict
@@ -40,7 +40,28 @@ MODEL_FORMAT = "pixelsecurer-model/2"     # weights-only payload; /1 was a pickl
 # that a chapter opened alone in Colab need not train: used only when their key matches exactly.
 # ``predictions/`` beside ``models/`` holds what the chapters predicted with them (keyed by model
 # key and image set), so that it need not predict again either.
-BUNDLED = Path(__file__).resolve().parent / "checkpoints"
+SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+def shipped_manifest() -> Optional[Dict[str, Any]]:
+    """The shipped checkpoints' MANIFEST (plain JSON: command, machine, chapter times, models),
+    or None when the release ships none (or this user cannot read them)."""
+    try:
+        return json.loads((SHIPPED_CHECKPOINTS / "MANIFEST.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def shipped_cost_note() -> str:
+    """What training without the shipped checkpoints costs, from their MANIFEST's chapter times."""
+    manifest = shipped_manifest()
+    if not manifest or not manifest.get("chapter_seconds"):
+        return "every model a page needs is trained here"
+    minutes = sum(manifest["chapter_seconds"].values()) / 60
+    cores = manifest.get("machine", {}).get("cpus", "?")
+    return (f"every model a page needs is trained here: minutes per chapter instead of seconds "
+            f"(training all of them for the whole book took the release {minutes:.0f} min on "
+            f"{cores} cores)")
 
 
 def _canonical(spec: Dict[str, Any]) -> str:
@@ -60,16 +81,16 @@ def model_path(spec: Dict[str, Any]) -> Path:
     return cache_dir() / "models" / f"{spec_key(spec)}.pt"
 
 
-def bundled_path(key: str) -> Path:
+def shipped_model_path(key: str) -> Path:
     """Where a checkpoint shipped with the package for ``key`` would be."""
-    return BUNDLED / "models" / f"{key}.pt"
+    return SHIPPED_CHECKPOINTS / "models" / f"{key}.pt"
 
 
-def _shipped(path: Path) -> bool:
+def _may_use_shipped(path: Path) -> bool:
     """True when the release ships ``path`` and it may be used (``PIXELSECURER_CHECKPOINTS``);
     a package folder this user cannot read counts as shipping nothing."""
     try:
-        return shipped_checkpoints() and path.is_file()
+        return use_shipped_checkpoints() and path.is_file()
     except OSError:
         return False
 
@@ -90,7 +111,7 @@ class TrainedModel:
     @property
     def shipped(self) -> bool:
         """True when it was loaded from the checkpoints shipped with the release."""
-        return self.path is not None and BUNDLED in self.path.parents
+        return self.path is not None and SHIPPED_CHECKPOINTS in self.path.parents
 
 
 def _load_model(path: Path, spec: Dict[str, Any], key: str,
@@ -134,8 +155,8 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
             return _load_model(path, spec, key, build)
         except CorruptFile:
             pass                            # re-checked (and reported) under the lock below
-    shipped = bundled_path(key)
-    if _shipped(shipped):                   # the release's own checkpoint of this exact spec
+    shipped = shipped_model_path(key)
+    if _may_use_shipped(shipped):                   # the release's own checkpoint of this exact spec
         try:
             return _load_model(shipped, spec, key, build)
         except CorruptFile as exc:
@@ -171,8 +192,8 @@ def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray]) 
             return load_array(path, shape=(count,), dtype=np.float32)
         except CorruptFile as exc:
             warnings.warn(f"ignoring cached predictions ({exc}); predicting again", stacklevel=2)
-    shipped = BUNDLED / "predictions" / f"{key}.npy"
-    if _shipped(shipped):                   # a shipped model's predictions, on the same images
+    shipped = SHIPPED_CHECKPOINTS / "predictions" / f"{key}.npy"
+    if _may_use_shipped(shipped):                   # a shipped model's predictions, on the same images
         try:
             return load_array(shipped, shape=(count,), dtype=np.float32)
         except CorruptFile as exc:

@@ -1,6 +1,8 @@
 """The ``pixelsecurer`` command: ``synth``, ``describe``, ``experiment``, ``sweep`` (see the README).
 
-Errors print one line on stderr and exit with status 2 (bad input) or 1 (anything else).
+Bad input and file-system faults print one line on stderr and exit with status 2; a sweep
+whose tasks failed after their retries prints one line and exits with 1; an interruption
+exits with 130. Anything else is a bug and shows its traceback.
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ def _cmd_experiment(args) -> int:
 
     # refuse bad input before any data is touched or any model trained
     methods = parse_methods(args.methods)
+    seeds = args.seeds
     forget = parse_forget_spec(args.forget)
     profile = get_profile(args.profile)
     if args.json is not None:
@@ -64,12 +67,14 @@ def _cmd_experiment(args) -> int:
                         data_root=root if root is not None else "synthetic",
                         progress=not args.quiet, verbose=False)
     print(ctx.describe())
-    df = run_experiment(forget, methods=methods, seeds=args.seeds, ctx=ctx)
+    df = run_experiment(forget, methods=methods, seeds=seeds, ctx=ctx)
     payload = experiment_to_json(df, args.json)
-    table = summarize(df)
-    cols = ["method", "retain_mae", "forget_mae", "test_retain_mae", "test_forget_mae",
-            "w1_to_retrain", "mia_forget", "seconds"]
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    cols = ["retain_mae", "forget_mae", "test_retain_mae", "test_forget_mae", "w1_to_retrain",
+            "mia_forget", "seconds"]
+    means = summarize(df, cols).pivot_table(index="method", columns="metric", values="mean",
+                                            sort=False)
+    print(means.reindex(index=methods, columns=cols).to_string(
+        float_format=lambda v: f"{v:.3f}", na_rep="—"))
     print(f"noise floor W1 (retrain vs retrain): {payload['noise_floor_w1']}")
     _print_verdicts(payload)
     if args.json:
@@ -98,6 +103,16 @@ def _int_at_least(low: int, high: Optional[int] = None):
     return parse
 
 
+def _seed_count(text: str) -> list:
+    """An argparse type: a count of seeds, parsed by the library's one seed parser."""
+    from .experiment import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _print_verdicts(payload: dict) -> None:
     """The paired comparisons of W1 to retraining, one line each (several seeds only)."""
     from .stats import verdict
@@ -118,15 +133,16 @@ def _cmd_sweep(args) -> int:
 
     forgets = split_forget_specs(args.forget)      # bad input is refused before any work
     methods = parse_methods(args.methods)
+    seeds = args.seeds
     get_profile(args.profile)
     if args.address and args.engine != "ray":
         raise ValueError("--address needs --engine ray")
     root = _data_folder(args.data)
-    data = str(root) if root is not None else "synthetic"
     out = check_output_path(args.json, "--json") if args.json else None
     journal = out.with_name(out.name + ".partial.jsonl") if out is not None else None
-    payload = run_sweep(forgets, methods=methods, seeds=args.seeds, profile=args.profile,
-                        data=data, device=args.device, engine=args.engine, address=args.address,
+    payload = run_sweep(forgets, methods=methods, seeds=seeds, profile=args.profile,
+                        data_root=str(root) if root is not None else "synthetic",
+                        device=args.device, engine=args.engine, address=args.address,
                         num_cpus=args.cpus, max_retries=args.max_retries, journal=journal,
                         threads=args.threads)
     timing = payload["timing"]
@@ -141,7 +157,7 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-def _run_options(parser, forget_help: str, seeds_required: bool) -> None:
+def _run_options(parser, forget_help: str, seeds_required: bool, method_names) -> None:
     """The options ``experiment`` and ``sweep`` share: data, profile, forget set(s), methods,
     seeds, device and the JSON file."""
     parser.add_argument("--data", default=None,
@@ -150,15 +166,18 @@ def _run_options(parser, forget_help: str, seeds_required: bool) -> None:
     parser.add_argument("--profile", default=None,
                         help="smoke, cpu or paper (default: $PIXELSECURER_PROFILE or cpu)")
     parser.add_argument("--forget", required=True, help=forget_help)
-    parser.add_argument("--methods", default="original,retrain,finetune,amnesiac,blindspot")
-    parser.add_argument("--seeds", type=_int_at_least(1), required=seeds_required,
-                        default=None if seeds_required else 1)
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated, from {', '.join(method_names())} (default: "
+                             f"{','.join(method_names(default_only=True))})")
+    parser.add_argument("--seeds", type=_seed_count, required=seeds_required,
+                        default=None if seeds_required else [0], help="how many seeds (0..N-1)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or mps")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .unlearning import names as method_names
     from .data.synthetic import MAX_SIZE, MAX_SUBJECTS, MIN_SIZE
 
     parser = _Parser(prog="pixelsecurer",
@@ -184,13 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("experiment", help="unlearn a forget set with several methods and compare")
     _run_options(exp, forget_help="age:LO-HI, identity:NAME[,NAME...], identities:K or "
-                                  "random:FRACTION", seeds_required=False)
+                                  "random:FRACTION", seeds_required=False,
+                 method_names=method_names)
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
     exp.set_defaults(func=_cmd_experiment)
 
     sweep = sub.add_parser("sweep", help="many forget sets x seeds x methods, locally or on Ray")
     _run_options(sweep, forget_help="one or more forget specs, comma-separated",
-                 seeds_required=True)
+                 seeds_required=True, method_names=method_names)
     sweep.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local: one task after another here; ray: Ray tasks")
     sweep.add_argument("--address", default=None, help="Ray cluster to join (default: start one here)")

@@ -27,11 +27,12 @@ An explicit argument always beats the variable.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 DEFAULT_PROFILE = "cpu"
 SYNTHETIC = "synthetic"
@@ -170,6 +171,27 @@ def use_cache_dir(path) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def cache_folder(path) -> Iterator[Path]:
+    """Use the cache in ``path`` inside the ``with`` block (this process and the processes it
+    starts), then the one used before: how a script such as ``make bench`` gives each of its
+    parts a cache of its own. The synthetic images move with it."""
+    from ._io import ensure_folder
+
+    saved = {name: os.environ.get(name) for name in ("PIXELSECURER_CACHE", "PIXELSECURER_IMAGES")}
+    folder = ensure_folder(Path(path).expanduser(), "cache folder")
+    os.environ["PIXELSECURER_CACHE"] = str(folder)
+    os.environ.pop("PIXELSECURER_IMAGES", None)
+    try:
+        yield folder
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def images_dir() -> Path:
     """Folder for the generated synthetic set's image files: ``PIXELSECURER_IMAGES``, else
     ``synthetic/`` in the cache folder. ``use_cache_dir`` leaves them on the local disk when it
@@ -209,7 +231,7 @@ def static_build() -> bool:
     return _env("PIXELSECURER_STATIC").lower() in ("1", "true", "yes")
 
 
-def shipped_checkpoints() -> bool:
+def use_shipped_checkpoints() -> bool:
     """False when ``PIXELSECURER_CHECKPOINTS`` is ``off`` (or ``0``/``no``/``false``): then the
     checkpoints shipped with the release are ignored and every model is trained."""
     return _env("PIXELSECURER_CHECKPOINTS").lower() not in ("off", "0", "no", "false")

@@ -1,4 +1,4 @@
-"""Experiments and the one home of comparisons (chapters 08, 09 and 10).
+"""Experiments: the tidy table of every method's measurements, and its JSON (chapters 08-10).
 
 ``run_experiment(forget, methods, seeds)``: for each seed s, the original model A(D) and the
 retrained model A(D_r) trained with seed s, every method applied to that original, and a second
@@ -8,8 +8,9 @@ D_f, the membership-inference member rate on D_f, and the wall time the method t
 that does not apply (W1 of the retrained model to itself) is NaN.
 
 ``run_experiments({label: forget, ...})`` stacks several such tables with a ``range`` column,
-and ``by_method(table, column)`` pivots one measurement to a method x forget-set table: the
-comparisons every results chapter makes.
+and ``by_method(table, column)`` pivots one measurement to a method x forget-set table.
+``results_payload`` is the one builder of the result JSON (``experiment`` and ``sweep``); the
+statistics over seeds in it come from :mod:`pixelsecurer_lib.stats`.
 """
 from __future__ import annotations
 
@@ -21,14 +22,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .metrics import mae, mean_ci95, membership_inference, w1
+from .metrics import mae, membership_inference, w1
 from .session import ChapterContext, setup_chapter
-from .unlearning import METHODS
+from .unlearning import names as method_names
 
-ALL_METHODS = ("original", "retrain", "finetune", "amnesiac", "blindspot", "neggrad")
-UNLEARNING_METHODS = ("finetune", "amnesiac", "blindspot", "neggrad")   # they edit A(D)
-DEFAULT_METHODS = ("original", "retrain", "finetune", "amnesiac", "blindspot")
-VALID_METHODS = ("original",) + tuple(METHODS)
+MAX_SEED = 2 ** 31 - 1        # seeds are passed to torch and NumPy generators
+MAX_SEEDS = 10_000            # more seeds than any study here needs; refused beyond
 NOISE_FLOOR_OFFSET = 1000     # the second retrained model of the noise floor: seed s + 1000
 METRIC_COLUMNS = ("retain_mae", "forget_mae", "test_retain_mae", "test_forget_mae",
                   "w1_to_retrain", "w1_over_floor", "w1_over_original", "mia_forget", "mia_auc",
@@ -37,29 +36,43 @@ METRIC_COLUMNS = ("retain_mae", "forget_mae", "test_retain_mae", "test_forget_ma
 
 def parse_methods(methods: Union[str, Sequence[str], None]) -> List[str]:
     """A method list (comma-separated text or a sequence); ValueError naming unknown ones."""
+    valid = method_names()
     if methods is None:
-        return list(DEFAULT_METHODS)
+        return method_names(default_only=True)
     if isinstance(methods, str):
         methods = methods.split(",")
     names = [m.strip().lower() for m in methods if m.strip()]
     if not names:
-        raise ValueError(f"no method given: expected some of {', '.join(VALID_METHODS)}")
+        raise ValueError(f"no method given: expected some of {', '.join(valid)}")
     for name in names:
-        if name not in VALID_METHODS:
-            raise ValueError(f"unknown method {name!r}: expected one of {', '.join(VALID_METHODS)}")
+        if name not in valid:
+            raise ValueError(f"unknown method {name!r}: expected one of {', '.join(valid)}")
     return list(dict.fromkeys(names))
 
 
-def parse_seeds(seeds: Union[int, Iterable[int]]) -> List[int]:
-    """A seed count (seeds 0..n-1) or a list of seeds; ValueError for none or a negative one."""
+def parse_seeds(seeds: Union[int, str, Iterable[int]]) -> List[int]:
+    """The one seed parser: a count n (seeds 0..n-1; also as text, as the CLI passes it) or a
+    list of seeds. ValueError for no seed, a negative or non-integer one, a count above
+    ``MAX_SEEDS`` or a seed above ``MAX_SEED``."""
+    if isinstance(seeds, str):
+        text = seeds.strip()
+        if not text.isdigit() or not 1 <= int(text) <= MAX_SEEDS:
+            raise ValueError(f"{seeds!r}: expected a count of seeds from 1 to {MAX_SEEDS}")
+        seeds = int(text)
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(f"seeds={seeds}: expected a positive count or a list of seeds")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"seeds={seeds}: expected a count from 1 to {MAX_SEEDS} "
+                             "or a list of seeds")
         return list(range(int(seeds)))
-    out = [int(s) for s in seeds]
-    if not out or min(out) < 0:
-        raise ValueError(f"seeds={seeds!r}: expected a non-empty list of non-negative seeds")
-    return out
+    out = []
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+                or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed {seed!r}: expected a whole number from 0 to {MAX_SEED}")
+        out.append(int(seed))
+    if not out or len(out) > MAX_SEEDS:
+        raise ValueError(f"seeds {seeds!r}: expected from 1 to {MAX_SEEDS} seeds")
+    return list(dict.fromkeys(out))
 
 
 def predictions_on_parts(ctx: ChapterContext, model, forget) -> Dict[str, np.ndarray]:
@@ -92,74 +105,82 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
-def _row(ctx: ChapterContext, fs, method: str, seed: int, trained, preds, preds_retrain,
-         w1_original: float, floor: float, retrain_seconds: float) -> dict:
-    """One row of the tidy table: the measurements of one method at one seed."""
+def _row(ctx: ChapterContext, forget_set, method: str, seed: int, trained, preds,
+         reference, w1_original: float, floor: float) -> dict:
+    """One row of the tidy table: the measurements of one method at one seed against the
+    retrained ``reference`` (a TrainedModel and its predictions). The distance of the reference
+    to itself does not apply (NaN)."""
     ages = ctx.data.ages
     losses = {k: np.abs(preds[k] - ages[idx]) for k, idx in
-              (("retain", fs.retain), ("forget", fs.forget), ("test", ctx.split.test))}
+              (("retain", forget_set.retain), ("forget", forget_set.forget),
+               ("test", ctx.split.test))}
     attack = membership_inference(losses["retain"], losses["test"], losses["forget"], seed=seed)
-    distance = float("nan") if method == "retrain" else w1(preds["forget"], preds_retrain["forget"])
+    reference_model, reference_preds = reference
+    distance = (float("nan") if trained.key == reference_model.key
+                else w1(preds["forget"], reference_preds["forget"]))
     return {
-        "forget": str(fs.spec), "method": method, "seed": seed,
-        "retain_mae": mae(preds["retain"], ages[fs.retain]),
-        "forget_mae": mae(preds["forget"], ages[fs.forget]),
-        "test_retain_mae": mae(preds["test_retain"], ages[fs.test_retain]),
-        "test_forget_mae": mae(preds["test_forget"], ages[fs.test_forget]),
+        "forget": str(forget_set.spec), "method": method, "seed": seed,
+        "retain_mae": mae(preds["retain"], ages[forget_set.retain]),
+        "forget_mae": mae(preds["forget"], ages[forget_set.forget]),
+        "test_retain_mae": mae(preds["test_retain"], ages[forget_set.test_retain]),
+        "test_forget_mae": mae(preds["test_forget"], ages[forget_set.test_forget]),
         "test_mae": mae(preds["test"], ages[ctx.split.test]),
         "w1_to_retrain": distance,
         "w1_over_floor": _ratio(distance, floor),
         "w1_over_original": _ratio(distance, w1_original),
         "mia_forget": attack["member_rate"], "mia_auc": attack["auc"],
         "seconds": trained.seconds,
-        "seconds_over_retrain": _ratio(trained.seconds, retrain_seconds),
+        "seconds_over_retrain": _ratio(trained.seconds, reference_model.seconds),
         "noise_floor_w1": floor,
     }
 
 
 def run_experiment(forget, methods=None, seeds: Union[int, Iterable[int]] = 1, profile=None,
-                   data=None, ctx: Optional[ChapterContext] = None, device=None,
+                   data_root=None, ctx: Optional[ChapterContext] = None, device=None,
                    with_noise_floor: bool = True, progress: bool = True) -> pd.DataFrame:
     """Run ``methods`` on the forget set ``forget`` for each seed; one row per method x seed.
 
-    ``forget`` is a spec (``"age:0-30"``, a parsed ForgetSpec) or a ForgetSet; ``methods`` a
-    list or comma-separated text; ``seeds`` a count (seeds 0..n-1) or a list. ``data`` is a
-    path to an AgeDB folder, ``"synthetic"`` for the synthetic set, or None for
-    ``PIXELSECURER_AGEDB`` if set. ``df.attrs`` holds the noise floor and the configuration.
+    ``forget`` is a forget spec (``"age:0-30"``, a parsed ForgetSpec) or a ForgetSet;
+    ``methods`` a list or comma-separated text (default: the registry's default comparison);
+    ``seeds`` a count (seeds 0..n-1) or a list. ``data_root`` is an AgeDB folder,
+    ``"synthetic"`` for the synthetic set, or None for ``PIXELSECURER_AGEDB`` if set (used only
+    without ``ctx``). ``df.attrs`` holds the noise floor and the configuration.
     """
     methods = parse_methods(methods)
     seeds = parse_seeds(seeds)
     if ctx is None:
         ctx = setup_chapter(seed=seeds[0], load_data=True, profile=profile, device=device,
-                            data_root=data, progress=progress, verbose=False)
-    fs = ctx.forget_set(forget)
+                            data_root=data_root, progress=progress, verbose=False)
+    forget_set = ctx.forget_set(forget)
     rows, floors = [], []
     for seed in seeds:
-        retrain = ctx.retrained(fs, seed)
-        original = ctx.original(seed)
-        preds_retrain = predictions_on_parts(ctx, retrain, fs)
-        preds_original = predictions_on_parts(ctx, original, fs)
-        floor = noise_floor(ctx, fs, seed) if with_noise_floor else float("nan")
+        retrained = ctx.retrained(forget_set, seed)
+        reference = (retrained, predictions_on_parts(ctx, retrained, forget_set))
+        preds_original = predictions_on_parts(ctx, ctx.original(seed), forget_set)
+        floor = noise_floor(ctx, forget_set, seed) if with_noise_floor else float("nan")
         floors.append(floor)
-        w1_original = w1(preds_original["forget"], preds_retrain["forget"])
+        w1_original = w1(preds_original["forget"], reference[1]["forget"])
         for method in methods:
-            trained = ctx.unlearned(method, fs, seed)
-            if method in ("retrain", "original"):
-                preds = preds_retrain if method == "retrain" else preds_original
-            else:
-                preds = predictions_on_parts(ctx, trained, fs)
-            rows.append(_row(ctx, fs, method, seed, trained, preds, preds_retrain, w1_original,
-                             floor, retrain.seconds))
+            trained = ctx.unlearned(method, forget_set, seed)
+            preds = predictions_on_parts(ctx, trained, forget_set)
+            rows.append(_row(ctx, forget_set, method, seed, trained, preds, reference,
+                             w1_original, floor))
     df = pd.DataFrame(rows)
     df.attrs["noise_floor_w1"] = float(np.nanmean(floors)) if with_noise_floor else float("nan")
-    df.attrs["config"] = {"forget": str(fs.spec), "methods": methods, "seeds": seeds,
-                          "profile": ctx.profile.name, "data": ctx.data.source,
-                          "data_fingerprint": ctx.data.fingerprint,
-                          "data_root": str(ctx.data.root), "device": ctx.device.type,
-                          "forget_size": int(len(fs.forget)), "retain_size": int(len(fs.retain)),
-                          "test_forget_size": int(len(fs.test_forget)),
-                          "test_retain_size": int(len(fs.test_retain))}
+    df.attrs["config"] = experiment_config(ctx, forget_set, methods, seeds)
     return df
+
+
+def experiment_config(ctx: ChapterContext, forget_set, methods, seeds) -> Dict:
+    """What an experiment ran on: forget spec, methods, seeds, profile, the data's identity
+    (source, fingerprint, folder), device and the sizes of the four parts."""
+    return {"forget": str(forget_set.spec), "methods": list(methods), "seeds": list(seeds),
+            "profile": ctx.profile.name, "data": ctx.data.source,
+            "data_fingerprint": ctx.data.fingerprint, "data_root": str(ctx.data.root),
+            "device": ctx.device.type, "forget_size": int(len(forget_set.forget)),
+            "retain_size": int(len(forget_set.retain)),
+            "test_forget_size": int(len(forget_set.test_forget)),
+            "test_retain_size": int(len(forget_set.test_retain))}
 
 
 def stack_runs(runs: Mapping[str, pd.DataFrame], key: str = "range") -> pd.DataFrame:
@@ -181,27 +202,24 @@ def run_experiments(forget_sets: Mapping[str, object], methods=None, seeds=1,
     return table
 
 
-def by_method(table: pd.DataFrame, column: str, methods: Sequence[str] = ALL_METHODS,
+def by_method(table: pd.DataFrame, column: str, methods: Optional[Sequence[str]] = None,
               key: str = "range") -> pd.DataFrame:
-    """One measurement as a table: a row per method (in ``methods`` order), a column per
-    value of ``key`` (in order of first appearance), the mean over seeds in each cell."""
+    """One measurement as a table: a row per method (in ``methods`` order, default the
+    registry's), a column per value of ``key`` (in order of first appearance), the mean over
+    seeds in each cell."""
     wide = table.pivot_table(index="method", columns=key, values=column, aggfunc="mean",
                              dropna=False)
-    rows = [m for m in methods if m in wide.index]
+    rows = [m for m in (methods or method_names()) if m in wide.index]
     return wide.reindex(index=rows, columns=list(dict.fromkeys(table[key])))
 
 
-def summarize(df: pd.DataFrame, columns: Sequence[str] = METRIC_COLUMNS) -> pd.DataFrame:
-    """Mean and 95% interval half-width of each metric per method (columns ``X`` and ``X_ci95``)."""
-    out = []
-    for (forget, method), group in df.groupby(["forget", "method"], sort=False):
-        row = {"forget": forget, "method": method, "seeds": len(group)}
-        for col in columns:
-            if col in group:
-                stats = mean_ci95(pd.to_numeric(group[col], errors="coerce").tolist())
-                row[col], row[f"{col}_ci95"] = stats["mean"], stats["ci95"]
-        out.append(row)
-    return pd.DataFrame(out)
+def summarize(df: pd.DataFrame, metrics: Sequence[str] = METRIC_COLUMNS) -> pd.DataFrame:
+    """Mean over seeds with its 95% t interval, per forget set, method and metric: the one
+    summary schema (``forget``, ``method``, ``metric``, ``mean``, ``ci_low``, ``ci_high``,
+    ``n``) of ``stats.seed_summary`` as a DataFrame (intervals NaN with one seed)."""
+    from .stats import seed_summary
+
+    return pd.DataFrame(seed_summary(df, metrics))
 
 
 def _clean(value):
@@ -211,6 +229,11 @@ def _clean(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def clean_rows(rows: Iterable[Mapping]) -> List[Dict]:
+    """Rows as JSON values (``_clean`` on every value)."""
+    return [{k: _clean(v) for k, v in row.items()} for row in rows]
 
 
 def check_output_path(path, option: str = "--json") -> Path:
@@ -228,23 +251,36 @@ def check_output_path(path, option: str = "--json") -> Path:
     return path
 
 
-def experiment_to_json(df: pd.DataFrame, path) -> dict:
-    """Write ``{"config", "results", "noise_floor_w1"}`` (the CLI contract) atomically.
+def results_payload(config: Dict, rows: Sequence[Mapping], floor_per_spec: bool = False) -> Dict:
+    """The result JSON of ``experiment`` and ``sweep`` alike: ``config``, ``results`` (one row
+    per forget spec x seed x method), ``noise_floor_w1`` (mean over seeds: one number, or with
+    ``floor_per_spec`` one per forget spec, as a sweep has several) and, with several seeds, ``summary`` and ``comparisons``
+    (``stats``: means over seeds and differences paired by seed, with 95% intervals)."""
+    from .stats import seed_comparisons, seed_summary
 
-    With more than one seed it adds ``summary`` and ``comparisons``: means over seeds and
-    differences between methods paired by seed, each with its 95% interval (``stats``).
-    """
+    results = clean_rows(rows)
+    df = pd.DataFrame(results)
+    floors = {}
+    if len(df):
+        for spec, group in df.groupby("forget", sort=False):
+            per_seed = pd.to_numeric(group.groupby("seed")["noise_floor_w1"].first(),
+                                     errors="coerce")
+            floors[spec] = _clean(float(np.nanmean(per_seed)) if per_seed.notna().any()
+                                  else float("nan"))
+    payload = {"config": dict(config), "results": results,
+               "noise_floor_w1": floors if floor_per_spec else next(iter(floors.values()), None)}
+    if len(df) and df["seed"].nunique() > 1:
+        payload["summary"] = clean_rows(seed_summary(df))
+        payload["comparisons"] = clean_rows(seed_comparisons(df))
+    return payload
+
+
+def experiment_to_json(df: pd.DataFrame, path) -> dict:
+    """The result JSON of ``run_experiment``'s table (``results_payload``), written atomically
+    to ``path`` unless it is None."""
     from ._io import atomic_path
 
-    payload = {"config": df.attrs.get("config", {}),
-               "results": [{k: _clean(v) for k, v in row.items()} for row in df.to_dict("records")],
-               "noise_floor_w1": _clean(df.attrs.get("noise_floor_w1"))}
-    if len(df) and df["seed"].nunique() > 1:
-        from .stats import seed_comparisons, seed_summary
-
-        payload["summary"] = [{k: _clean(v) for k, v in row.items()} for row in seed_summary(df)]
-        payload["comparisons"] = [{k: _clean(v) for k, v in row.items()}
-                                  for row in seed_comparisons(df)]
+    payload = results_payload(df.attrs.get("config", {}), df.to_dict("records"))
     if path is not None:
         with atomic_path(Path(path)) as tmp:
             tmp.write_text(json.dumps(payload, indent=2))

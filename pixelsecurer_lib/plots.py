@@ -15,12 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .unlearning import METHOD_LABELS
-
-METHOD_COLORS = {
-    "original": "#7f7f7f", "retrain": "#000000", "finetune": "#1f77b4",
-    "amnesiac": "#2ca02c", "blindspot": "#d62728", "neggrad": "#9467bd",
-}
+from .unlearning import colors as _method_colors, labels as _method_labels
 
 
 COLUMN_WIDTH = 6.9     # inches: the text column of the HTML book at 100 dpi (about 690 px)
@@ -43,7 +38,25 @@ EXTRA_LABELS = {"noise_floor": "Retrain vs retrain (chance)"}   # the audit's ch
 
 
 def _label(method: str) -> str:
-    return METHOD_LABELS.get(method, EXTRA_LABELS.get(method, method))
+    """A method's label from the registry (the audit's chance group, or the name itself, else)."""
+    return _method_labels().get(method, EXTRA_LABELS.get(method, method))
+
+
+def method_color(method: str, default: str = "#aaaaaa") -> str:
+    """A method's colour from the registry (``default`` for anything else)."""
+    return _method_colors().get(method, default)
+
+
+def _values(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``method``, ``mean`` and ``err`` (the 95% half-width, NaN without one) of ``metric``:
+    from the summary schema (``experiment.summarize``: one row per method and metric), or from
+    a plain table with one row per method and a ``metric`` column (no interval)."""
+    if "metric" in summary:
+        rows = summary[summary["metric"] == metric]
+        return pd.DataFrame({"method": rows["method"].to_numpy(), "mean": rows["mean"].to_numpy(),
+                             "err": (rows["mean"] - rows["ci_low"]).to_numpy()})
+    return pd.DataFrame({"method": summary["method"].to_numpy(),
+                         "mean": summary[metric].to_numpy(), "err": np.nan})
 
 
 def age_scatter(data, ax=None, max_subjects: Optional[int] = None):
@@ -147,9 +160,11 @@ def output_distributions(predictions: Mapping[str, np.ndarray], reference: str =
         preds = np.asarray(preds, dtype=float)
         style = {"lw": 3, "ls": "-"} if method == reference else {"lw": 1.6, "ls": "--"}
         if np.std(preds) < 1e-6:
-            ax.axvline(preds.mean(), color=METHOD_COLORS.get(method), label=_label(method), **style)
+            ax.axvline(preds.mean(), color=method_color(method, None), label=_label(method),
+                       **style)
             continue
-        sns.kdeplot(x=preds, ax=ax, color=METHOD_COLORS.get(method), label=_label(method), **style)
+        sns.kdeplot(x=preds, ax=ax, color=method_color(method, None), label=_label(method),
+                    **style)
     ax.set_xlabel("predicted age")
     ax.set_title(title)
     ax.legend()
@@ -158,13 +173,15 @@ def output_distributions(predictions: Mapping[str, np.ndarray], reference: str =
 
 def w1_bars(summary: pd.DataFrame, noise_floor: Optional[float] = None, ax=None,
             title: str = "W1 to the retrained model on D_f"):
-    """W1 per method with 95% intervals, the retrain-vs-retrain noise floor as a line (chapter 08)."""
+    """W1 per method with 95% intervals, the retrain-vs-retrain noise floor as a line
+    (chapter 08). ``summary``: ``experiment.summarize``'s table, or one row per method with a
+    ``w1_to_retrain`` column; the reference (no W1 of its own) and the floor row are left out."""
     ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.5))[1]
-    rows = summary[summary.method != "retrain"]
+    rows = _values(summary, "w1_to_retrain")
+    rows = rows[(rows.method != "noise_floor") & rows["mean"].notna()]
     x = np.arange(len(rows))
-    err = rows["w1_to_retrain_ci95"] if "w1_to_retrain_ci95" in rows else None
-    ax.bar(x, rows["w1_to_retrain"], yerr=err, capsize=4,
-           color=[METHOD_COLORS.get(m, "#aaaaaa") for m in rows.method])
+    err = rows["err"] if rows["err"].notna().any() else None
+    ax.bar(x, rows["mean"], yerr=err, capsize=4, color=[method_color(m) for m in rows.method])
     ax.set_xticks(x, [_label(m) for m in rows.method], rotation=15)
     if noise_floor is not None and np.isfinite(noise_floor):
         ax.axhline(noise_floor, color="black", ls=":", lw=1.5,
@@ -177,15 +194,18 @@ def w1_bars(summary: pd.DataFrame, noise_floor: Optional[float] = None, ax=None,
 
 def mae_bars(summary: pd.DataFrame, ax=None, columns: Sequence[str] = ("retain_mae", "forget_mae"),
              title: str = "Error on the retain and forget sets"):
-    """Grouped bars of MAE per method (chapter 08)."""
+    """Grouped bars of MAE per method with 95% intervals (chapter 08); ``summary`` as for
+    :func:`w1_bars`, ``columns`` the MAE metrics to draw."""
     ax = ax or plt.subplots(figsize=(COLUMN_WIDTH, 3.5))[1]
     width = 0.8 / len(columns)
-    x = np.arange(len(summary))
+    methods = list(dict.fromkeys(_values(summary, columns[0]).method))
+    x = np.arange(len(methods))
     for j, col in enumerate(columns):
-        err = summary.get(f"{col}_ci95")
-        ax.bar(x + (j - (len(columns) - 1) / 2) * width, summary[col], width=width, yerr=err,
+        values = _values(summary, col).set_index("method").reindex(methods)
+        err = values["err"] if values["err"].notna().any() else None
+        ax.bar(x + (j - (len(columns) - 1) / 2) * width, values["mean"], width=width, yerr=err,
                capsize=3, label=col.replace("_", " ").replace("mae", "MAE"))
-    ax.set_xticks(x, [_label(m) for m in summary.method], rotation=15)
+    ax.set_xticks(x, [_label(m) for m in methods], rotation=15)
     ax.set_ylabel("MAE (years)")
     ax.set_title(title)
     ax.legend()

@@ -104,93 +104,115 @@ def _move_legend_below(ax, old, renderer) -> None:
 
 def narrow_rendition(fig: Figure, width: float = NARROW_WIDTH) -> Optional[bytes]:
     """``fig`` drawn ``width`` inches wide as PNG bytes (see the module docstring), or None when
-    its layout is not one this can reflow (nested grids, subfigures)."""
+    its layout is not one this can reflow (nested grids, subfigures). ``fig`` is left as it was."""
     found = _panels(fig)
     if found is None:
         return None
     panels, blanks, grid = found
-    old_width, old_height = fig.get_size_inches()
-    rows, columns = grid.get_geometry()
     thumbnails = all(_is_thumbnail(ax) for ax in panels)
+    saved = _saved_state(fig, panels, thumbnails)
+    try:
+        for ax in blanks:
+            ax.set_visible(False)
+        _reflow(fig, panels, grid, thumbnails, width, saved)
+        return _png_with_legends_below(fig, saved["legends"])
+    except Exception:  # noqa: BLE001 - a layout this cannot reflow: the page keeps the wide one
+        return None
+    finally:
+        for ax in blanks:
+            ax.set_visible(True)
+        _restore(fig, saved)
+
+
+def _saved_state(fig: Figure, panels, thumbnails: bool) -> dict:
+    """Everything :func:`_reflow` changes, to put back afterwards."""
+    return {
+        "engine": fig.get_layout_engine(), "size": tuple(fig.get_size_inches()),
+        "panels": [(ax, ax.get_subplotspec(), ax.get_position(original=True),
+                    ax.get_position(original=False), ax.get_in_layout(),
+                    ax.yaxis.get_tick_params(which="major").get("labelleft", True),
+                    ax.xaxis.get_tick_params(which="major").get("labelbottom", True))
+                   for ax in panels],
+        "legends": {ax: ax.get_legend() for ax in panels},
+        "texts": [(t, t.get_text(), t.get_position()) for t in _texts(fig)],
+        "tilted": [(t, t.get_rotation(), t.get_ha()) for ax in panels
+                   for t in ax.get_xticklabels() if t.get_rotation() % 180 and not thumbnails],
+    }
+
+
+def _reflow(fig: Figure, panels, grid, thumbnails: bool, width: float, saved: dict) -> None:
+    """Lay ``panels`` out ``width`` inches wide: one column (thumbnails: as many as fit),
+    wrapped titles, upright tick names."""
+    old_height = saved["size"][1]
+    rows, columns = grid.get_geometry()
     new_columns = min(columns, max(1, math.floor(width / MIN_THUMBNAIL))) if thumbnails else 1
     new_columns = min(new_columns, len(panels))
     new_rows = math.ceil(len(panels) / new_columns)
     suptitle = getattr(fig, "_suptitle", None)
     chars = max(16, int(width * 72 / 6.5))          # about what a line of 11 pt text holds
+    for text, _, _ in saved["tilted"]:              # slanted names: upright would not fit
+        text.set_rotation(90)
+        text.set_ha("center")
+    for text, content, _ in saved["texts"]:
+        whole = text in fig.texts or text is suptitle
+        text.set_text(_wrap(content, chars if whole else chars // new_columns))
+    if thumbnails:                                  # square images under their wrapped titles
+        lines = max((ax.title.get_text().count("\n") + 1
+                     for ax in panels if ax.title.get_text()), default=0)
+        row_height = width / new_columns + 0.2 * lines + 0.1
+    else:
+        row_height = min(old_height / rows, MAX_ROW_HEIGHT)
+    title_height = 0.0 if suptitle is None else 0.25 * (suptitle.get_text().count("\n") + 1)
+    fig.set_layout_engine("constrained")
+    new_grid = fig.add_gridspec(new_rows, new_columns)
+    for i, ax in enumerate(panels):
+        ax.set_subplotspec(new_grid[i // new_columns, i % new_columns])
+        if not thumbnails and columns > 1:      # shared axes hid the inner panels' labels;
+            ax.tick_params(labelleft=True, labelbottom=True)   # a column keeps its own
+    fig.set_size_inches(width, new_rows * row_height + title_height)
 
-    saved_engine = fig.get_layout_engine()
-    saved_panels = [(ax, ax.get_subplotspec(), ax.get_position(original=True),
-                     ax.get_position(original=False), ax.get_in_layout(),
-                     ax.yaxis.get_tick_params(which="major").get("labelleft", True),
-                     ax.xaxis.get_tick_params(which="major").get("labelbottom", True))
-                    for ax in panels]
-    saved_legends = {ax: ax.get_legend() for ax in panels}
-    saved_texts = [(t, t.get_text(), t.get_position()) for t in _texts(fig)]
-    tilted = [(t, t.get_rotation(), t.get_ha()) for ax in panels for t in ax.get_xticklabels()
-              if t.get_rotation() % 180 and not thumbnails]
-    try:
-        for ax in blanks:
-            ax.set_visible(False)
-        for text, _, _ in tilted:                   # slanted names: upright would not fit
-            text.set_rotation(90)
-            text.set_ha("center")
-        for text, content, _ in saved_texts:
-            whole = text in fig.texts or text is suptitle
-            text.set_text(_wrap(content, chars if whole else chars // new_columns))
-        if thumbnails:                              # square images under their wrapped titles
-            lines = max((ax.title.get_text().count("\n") + 1
-                         for ax in panels if ax.title.get_text()), default=0)
-            row_height = width / new_columns + 0.2 * lines + 0.1
-        else:
-            row_height = min(old_height / rows, MAX_ROW_HEIGHT)
-        title_height = 0.0 if suptitle is None else 0.25 * (suptitle.get_text().count("\n") + 1)
-        fig.set_layout_engine("constrained")
-        new_grid = fig.add_gridspec(new_rows, new_columns)
-        for i, ax in enumerate(panels):
-            ax.set_subplotspec(new_grid[i // new_columns, i % new_columns])
-            if not thumbnails and columns > 1:  # shared axes hid the inner panels' labels;
-                ax.tick_params(labelleft=True, labelbottom=True)   # a column keeps its own
-        fig.set_size_inches(width, new_rows * row_height + title_height)
-        with warnings.catch_warnings():             # a best effort: the browser check
-            warnings.simplefilter("ignore", UserWarning)    # measures what comes out
+
+def _png_with_legends_below(fig: Figure, legends: dict) -> bytes:
+    """The reflowed figure as PNG bytes, crowded legends moved under their panels."""
+    with warnings.catch_warnings():                 # a best effort: the browser check
+        warnings.simplefilter("ignore", UserWarning)        # measures what comes out
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        crowded = [ax for ax, leg in legends.items() if leg is not None and (
+            leg._ncols > 1 or leg._bbox_to_anchor is not None       # several columns, outside
+            or leg.get_window_extent(renderer).width > MAX_LEGEND_SHARE
+            * ax.get_window_extent(renderer).width)]                # or over half the plot
+        for ax in crowded:
+            ax.legend_ = None
+        if crowded:
             fig.draw_without_rendering()
-            renderer = fig.canvas.get_renderer()
-            crowded = [ax for ax, leg in saved_legends.items() if leg is not None and (
-                leg._ncols > 1 or leg._bbox_to_anchor is not None       # several columns, outside
-                or leg.get_window_extent(renderer).width > MAX_LEGEND_SHARE
-                * ax.get_window_extent(renderer).width)]                # or over half the plot
             for ax in crowded:
-                ax.legend_ = None
-            if crowded:
-                fig.draw_without_rendering()
-                for ax in crowded:
-                    _move_legend_below(ax, saved_legends[ax], renderer)
-            buffer = io.BytesIO()
-            fig.savefig(buffer, **PRINT_OPTIONS)
-        return buffer.getvalue()
-    except Exception:  # noqa: BLE001 - a layout this cannot reflow: the page keeps the wide one
-        return None
-    finally:
-        for text, rotation, alignment in tilted:
-            text.set_rotation(rotation)
-            text.set_ha(alignment)
-        for text, content, position in saved_texts:     # constrained layout moves the suptitle
-            text.set_text(content)
-            text.set_position(position)
-        try:
-            fig.set_layout_engine(saved_engine)
-        except RuntimeError:
-            pass
-        fig.set_size_inches(old_width, old_height)
-        for ax in blanks:
-            ax.set_visible(True)
-        for ax, spec, original, active, in_layout, labelleft, labelbottom in saved_panels:
-            ax.set_subplotspec(spec)
-            ax.set_position(original, which="original")
-            ax.set_position(active, which="active")
-            ax.set_in_layout(in_layout)                 # set_position took it out of layout
-            ax.tick_params(labelleft=labelleft, labelbottom=labelbottom)
-            ax.legend_ = saved_legends[ax]
+                _move_legend_below(ax, legends[ax], renderer)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, **PRINT_OPTIONS)
+    return buffer.getvalue()
+
+
+def _restore(fig: Figure, saved: dict) -> None:
+    """Put back what :func:`_saved_state` saved."""
+    for text, rotation, alignment in saved["tilted"]:
+        text.set_rotation(rotation)
+        text.set_ha(alignment)
+    for text, content, position in saved["texts"]:  # constrained layout moves the suptitle
+        text.set_text(content)
+        text.set_position(position)
+    try:
+        fig.set_layout_engine(saved["engine"])
+    except RuntimeError:
+        pass
+    fig.set_size_inches(*saved["size"])
+    for ax, spec, original, active, in_layout, labelleft, labelbottom in saved["panels"]:
+        ax.set_subplotspec(spec)
+        ax.set_position(original, which="original")
+        ax.set_position(active, which="active")
+        ax.set_in_layout(in_layout)                 # set_position took it out of layout
+        ax.tick_params(labelleft=labelleft, labelbottom=labelbottom)
+        ax.legend_ = saved["legends"][ax]
 
 
 def register(shell=None) -> bool:

@@ -1,18 +1,28 @@
 """What a chapter starts with (every chapter): ``ctx = psl.setup_chapter(seed=0)`` seeds
 everything, picks the device once, prints what the page runs on, and returns a
-:class:`ChapterContext`, which loads the data lazily and hands out the models of
-:mod:`pixelsecurer_lib.recipes` (``ctx.original()``, ``ctx.retrained(forget)``,
-``ctx.unlearned(method, forget, **hyperparameters)``)."""
+:class:`ChapterContext`, which loads the data lazily and makes every model a chapter uses
+through one path of the trained-model cache (chapters 04-07):
+
+* ``ctx.original()`` -- A(D), trained from scratch on the whole training part;
+* ``ctx.retrained(forget)`` -- A(D_r), exact unlearning: trained from scratch on the retain set;
+* ``ctx.unlearned(method, forget, **hyperparameters)`` -- U(A(D), D, D_f) for a registered
+  method, after the models it declares it needs (``prerequisites``; Blindspot's B).
+
+Each is ``get_or_train(spec, ...)`` with a spec that names the data, split, model, training
+recipe, seed, forget set and whatever else determines the weights, and each is trained by the
+method object's own ``train`` (``unlearning.base.Method``): the original and the retrained
+model are registered methods like the others.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
 
-from . import recipes
-from .cache import TrainedModel
+from .cache import TrainedModel, cached_predictions, get_or_train
 from .config import (SYNTHETIC, Profile, get_profile, interactive, resolve_data_root,
                      static_build, use_cache_dir)
 from .data import AgeData, ForgetSet, Split, forget_split, load_dataset, make_split
@@ -33,7 +43,7 @@ class ChapterContext:
     _data: Optional[AgeData] = field(default=None, repr=False)
     _split: Optional[Split] = field(default=None, repr=False)
     _forget: Dict[str, ForgetSet] = field(default_factory=dict, repr=False)
-    _predictions: Dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
+    _predictions: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     # -- data ---------------------------------------------------------------------------
     @property
@@ -62,33 +72,106 @@ class ChapterContext:
             self._forget[key] = forget_split(self.data, self.split, spec, seed=SPLIT_SEED)
         return self._forget[key]
 
-    # -- models: each made once, through the cache (see ``recipes``) ---------------------
+    # -- models: each made once, through the cache --------------------------------------
     def _seed(self, seed: Optional[int]) -> int:
         return self.seed if seed is None else int(seed)
 
     def original(self, seed: Optional[int] = None) -> TrainedModel:
         """A(D): the model trained on the whole training part (cached)."""
-        return recipes.original(self, self._seed(seed))
+        return self.unlearned("original", None, seed)
 
     def retrained(self, forget, seed: Optional[int] = None) -> TrainedModel:
         """A(D_r): exact unlearning by retraining from scratch on the retain set (cached)."""
-        return recipes.retrained(self, self.forget_set(forget), self._seed(seed))
+        return self.unlearned("retrain", forget, seed)
 
     def unlearned(self, method: str, forget, seed: Optional[int] = None,
                   **hyperparameters) -> TrainedModel:
-        """U(A(D), D, D_f) for ``method`` (``finetune``, ``amnesiac``, ``blindspot``, ``neggrad``,
-        or ``retrain``/``original``), cached; hyperparameters are checked first."""
-        return recipes.unlearned(self, method, forget, self._seed(seed), **hyperparameters)
+        """The model of a registered ``method`` (``psl.unlearning.names()``) for the forget spec
+        or set ``forget`` (None only for ``original``), cached; hyperparameters are checked
+        first (ValueError). ``.seconds`` is the method's own wall time plus that of the models
+        it needed first (Blindspot's B)."""
+        from .unlearning import configured
 
-    def blindspot_model(self, forget, seed: Optional[int] = None, **hyperparameters) -> TrainedModel:
+        chosen = configured(method, self.profile, **hyperparameters)
+        seed = self._seed(seed)
+        forget_set = self.forget_set(forget) if chosen.forgets else None
+        original = self.original(seed) if chosen.edits_original else None
+        needed = {p.argument: self._prerequisite(p, forget_set, seed)
+                  for p in chosen.prerequisites()}
+        settings = {}
+        if chosen.edits_original:
+            settings = {"original": original.key, "hyperparameters": chosen.hp.to_dict(),
+                        "prerequisites": {name: n.key for name, n in needed.items()}}
+        role = chosen.name if not chosen.edits_original else f"unlearn:{chosen.name}"
+        trained = self._model(role, seed, lambda: chosen.train(
+            original.model if original else None, self.data, self.split, forget_set,
+            self.profile, seed, device=self.device, progress=self.progress,
+            **{name: n.model for name, n in needed.items()}), forget_set, **settings)
+        trained.seconds += sum(n.seconds for n in needed.values())
+        return trained
+
+    def blindspot_model(self, forget, seed: Optional[int] = None,
+                        **hyperparameters) -> TrainedModel:
         """Blindspot's model B: a fresh model trained briefly on D_r only (cached, frozen)."""
-        return recipes.blindspot_model(self, self.forget_set(forget), self._seed(seed),
-                                       **hyperparameters)
+        from .unlearning import configured
+
+        (blind,) = configured("blindspot", self.profile, **hyperparameters).prerequisites()
+        return self._prerequisite(blind, self.forget_set(forget), self._seed(seed))
+
+    def _prerequisite(self, needed, forget_set: ForgetSet, seed: int) -> TrainedModel:
+        """A model a method declared it needs (a ``Prerequisite``), made once through the cache."""
+        trained = self._model(needed.role, seed, lambda: needed.train(
+            self.data, forget_set, self.profile, seed, self.device, self.progress),
+            forget_set, settings=needed.settings)
+        if needed.prepare is not None:
+            needed.prepare(trained.model)
+        return trained
+
+    def _model(self, role: str, seed: int, train: Callable, forget_set: Optional[ForgetSet],
+               **settings) -> TrainedModel:
+        """The model ``role`` for ``seed``: loaded if trained before, else ``train()`` (which
+        returns a model, or a model and its history) and stored; moved to the device."""
+        from .models import build_model
+
+        spec = {"role": role, "data": self.data.fingerprint, "source": self.data.source,
+                "image_size": self.data.image_size, "split": self.split.key(),
+                "model": asdict(self.profile.model), "training": asdict(self.profile.training),
+                "seed": int(seed), **settings}
+        if forget_set is not None:
+            spec["forget"] = forget_set.key()
+
+        def fit_into(model):
+            result = train()
+            trained, history = result if isinstance(result, tuple) else (result, [])
+            model.load_state_dict(trained.state_dict())
+            return {"history": history}
+
+        def build():
+            return build_model(self.profile.model.architecture, self.profile.model.width)
+
+        trained = get_or_train(spec, build, fit_into)
+        trained.model.to(self.device).eval()
+        return trained
 
     def predict(self, model, indices) -> np.ndarray:
-        """Predicted ages of ``model`` (or a TrainedModel) on ``indices``, without augmentation;
-        a TrainedModel's are kept, so asking again (here or in a later chapter) costs nothing."""
-        return recipes.predictions(self, model, indices)
+        """Predicted ages of ``model`` (an ``nn.Module`` or a TrainedModel) on ``indices``,
+        without augmentation. A TrainedModel's are kept in memory and in the cache, per model
+        key and index set, so asking again (here or in a later chapter) costs nothing."""
+        from .training import predict
+
+        indices = np.asarray(indices, dtype=np.int64)
+
+        def compute(net):
+            return predict(net, self.data, indices, device=self.device,
+                           batch_size=self.profile.eval_batch_size)
+
+        if not isinstance(model, TrainedModel):
+            return compute(model)
+        key = f"{model.key}-{hashlib.sha1(indices.tobytes()).hexdigest()[:16]}"
+        if key not in self._predictions:
+            self._predictions[key] = cached_predictions(key, len(indices),
+                                                        lambda: compute(model.model))
+        return self._predictions[key].copy()
 
     def describe(self) -> str:
         from . import __version__
@@ -98,8 +181,14 @@ class ChapterContext:
         else:
             data = (f"synthetic AgeDB-shaped set ({self.profile.data.subjects} subjects, "
                     f"{self.profile.data.image_size} px)")
-        return (f"PixelSecurer {__version__} | profile: {self.profile.describe()} | data: {data} | "
+        line = (f"PixelSecurer {__version__} | profile: {self.profile.describe()} | data: {data} | "
                 f"device: {self.device.type} | seed: {self.seed}")
+        if self._data is not None and self._data.identity_note:
+            from .cache import shipped_cost_note
+
+            line += (f"\nNote: {self._data.identity_note}. The shipped checkpoints and stored "
+                     f"results do not apply, so {shipped_cost_note()}.")
+        return line
 
 
 def setup_chapter(seed: int = 0, load_data: bool = True, profile=None, device=None,

@@ -1,6 +1,6 @@
 """Statistics over seeds: which differences between methods can we trust? (chapter 08)
 
-An experiment with seeds s = 1..n gives, for every method m and metric X, one number X_m(s)
+An experiment with seeds s = 0..n-1 gives, for every method m and metric X, one number X_m(s)
 per seed. Runs of the same seed share their original model A(D) and their retrained model
 A(D_r), so two methods a and b are compared **paired by seed**: with
 
@@ -33,7 +33,6 @@ noise floor" asks whether the method is farther from retraining than retraining 
 from __future__ import annotations
 
 from itertools import combinations
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -189,19 +188,3 @@ def closest_to_retraining(comparisons: Sequence[Dict], summary: Sequence[Dict],
             "above_floor": None if floor is None else bool(floor["distinguishable"]
                                                              and floor["mean_diff"] > 0),
             "floor_row": floor}
-
-
-def stored_results_path(profile) -> Path:
-    """Where the library keeps the many-seed results of ``profile`` (``stored``)."""
-    from .stored import stored_path
-
-    return stored_path("seeds", profile)
-
-
-def stored_seed_results(profile) -> Optional[Dict]:
-    """The many-seed sweep that ``make bench`` stored for ``profile`` (a name or a Profile):
-    ``config``, ``results``, ``summary``, ``comparisons`` and ``provenance`` (commit, date,
-    machine, command); None when none is stored (chapter 08 then computes its own)."""
-    from .stored import load_stored
-
-    return load_stored("seeds", profile)

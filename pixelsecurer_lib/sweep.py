@@ -83,14 +83,14 @@ def run_task(config: Dict, forget: str, seed: int, method: str) -> Dict:
     """The result row of ``method`` on ``forget`` with ``seed`` (one ``run_experiment`` row)."""
     import torch
 
-    from .experiment import _clean, run_experiment
+    from .experiment import clean_rows, run_experiment
 
     if torch.get_num_threads() != config["threads"]:
         torch.set_num_threads(config["threads"])
     ctx = _context(config["profile"], config.get("data_root"), config.get("device"),
                    config["cache"])
     df = run_experiment(forget, methods=[method], seeds=[seed], ctx=ctx, progress=False)
-    return {k: _clean(v) for k, v in df.to_dict("records")[0].items()}
+    return clean_rows(df.to_dict("records"))[0]
 
 
 # -- engines ----------------------------------------------------------------------------------
@@ -152,9 +152,13 @@ def _map_ray(fn, tasks, *, max_retries, address, num_cpus):
 
 
 # -- the sweep --------------------------------------------------------------------------------
-def sweep_config(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, data=None,
-                 device=None, threads: Optional[int] = None) -> Dict:
+def sweep_config(forgets: Iterable[str], methods=None, seeds=1, *, profile=None,
+                 data_root=None, device=None, threads: Optional[int] = None,
+                 cache=None) -> Dict:
     """The checked configuration of a sweep (ValueError naming a bad spec, method or seed).
+
+    ``data_root`` is an AgeDB folder, ``"synthetic"``, or None for ``PIXELSECURER_AGEDB`` if
+    set; ``cache`` the trained-model cache folder every task uses (default: ``cache_dir()``).
 
     ``threads`` (default: this process's ``torch.get_num_threads()``) is the number of CPU
     threads every task trains with. It belongs to the configuration because on the CPU the
@@ -165,23 +169,29 @@ def sweep_config(forgets: Iterable[str], methods=None, seeds=1, *, profile=None,
 
     from .config import cache_dir, get_profile, resolve_data_root
     from .data import parse_forget_spec
-    from .experiment import parse_methods
+    from .experiment import parse_methods, parse_seeds
     from .training import choose_device
 
     forgets = [str(f) for f in forgets]
     for spec in forgets:
         parse_forget_spec(spec)
-    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seeds or not forgets:
-        raise ValueError("a sweep needs at least one forget spec and one seed")
+    seeds = parse_seeds(seeds)
+    if not forgets:
+        raise ValueError("a sweep needs at least one forget spec, such as age:0-30")
     threads = torch.get_num_threads() if threads is None else int(threads)
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
-    root = resolve_data_root(data)       # None: PIXELSECURER_AGEDB if set, read once, here
-    data_root = None if root is None else str(root.resolve())
+    root = resolve_data_root(data_root)   # None: PIXELSECURER_AGEDB if set, read once, here
+    folder = None if root is None else str(root.resolve())
+    if cache is not None:
+        from ._io import ensure_folder
+
+        cache = str(ensure_folder(Path(cache).expanduser().resolve(), "cache folder"))
+    else:
+        cache = str(cache_dir())
     return {"forgets": forgets, "methods": parse_methods(methods), "seeds": seeds,
-            "profile": get_profile(profile).name, "data_root": data_root,
-            "device": choose_device(device).type, "threads": threads, "cache": str(cache_dir())}
+            "profile": get_profile(profile).name, "data_root": folder,
+            "device": choose_device(device).type, "threads": threads, "cache": cache}
 
 
 def _config_key(config: Dict) -> str:
@@ -204,10 +214,11 @@ def _read_journal(path: Optional[Path], key: str) -> Dict[Tuple[str, int, str], 
     return done
 
 
-def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, data=None,
+def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, data_root=None,
               device=None, engine: str = "local", address: Optional[str] = None,
               num_cpus: Optional[int] = None, max_retries: int = 2,
-              journal: Optional[Path] = None, threads: Optional[int] = None) -> Dict:
+              journal: Optional[Path] = None, threads: Optional[int] = None,
+              cache=None) -> Dict:
     """Run every (forget, seed, method) task on ``engine``; the sweep's JSON payload.
 
     ``seeds`` is a count (0..n-1) or a list. The payload has ``config``, ``results`` (rows in
@@ -217,8 +228,8 @@ def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, da
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
-    config = sweep_config(forgets, methods, seeds, profile=profile, data=data, device=device,
-                          threads=threads)
+    config = sweep_config(forgets, methods, seeds, profile=profile, data_root=data_root,
+                          device=device, threads=threads, cache=cache)
     forgets, methods, seeds = config["forgets"], config["methods"], config["seeds"]
     key = _config_key(config)
     tasks = sweep_tasks(forgets, seeds, methods)
@@ -253,18 +264,11 @@ def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, da
 
 
 def _payload(config, rows, engine, address, wall, ran, resumed) -> Dict:
-    from .experiment import _clean
-    from .stats import seed_comparisons, seed_summary
+    """``experiment.results_payload`` (one noise floor per spec) plus the ``timing``."""
+    from .experiment import results_payload
 
-    df = pd.DataFrame(rows)
-    floors = {spec: _clean(pd.to_numeric(group.groupby("seed")["noise_floor_w1"].first()).mean())
-              for spec, group in df.groupby("forget", sort=False)}
-    payload = {"config": {k: v for k, v in config.items() if k != "cache"}, "results": rows,
-               "noise_floor_w1": floors}
-    if len(config["seeds"]) > 1:
-        payload["summary"] = [{k: _clean(v) for k, v in r.items()} for r in seed_summary(df)]
-        payload["comparisons"] = [{k: _clean(v) for k, v in r.items()}
-                                  for r in seed_comparisons(df)]
+    payload = results_payload({k: v for k, v in config.items() if k != "cache"}, rows,
+                              floor_per_spec=True)
     payload["timing"] = {"engine": engine, "address": address, "wall_seconds": wall,
                          "tasks_run": ran, "tasks_resumed": resumed,
                          "tasks_per_minute": (60.0 * ran / wall) if ran and wall > 0 else None}
@@ -272,15 +276,16 @@ def _payload(config, rows, engine, address, wall, ran, resumed) -> Dict:
 
 
 def sequential_payload(forgets: Iterable[str], methods=None, seeds=1, *, profile=None,
-                       data=None, device=None, threads: Optional[int] = None) -> Dict:
+                       data_root=None, device=None, threads: Optional[int] = None,
+                       cache=None) -> Dict:
     """The same payload from plain ``run_experiment`` calls (one per spec, all seeds), the
     reference a sweep must reproduce (timings aside)."""
-    from .experiment import _clean, run_experiment
-
     import torch
 
-    config = sweep_config(forgets, methods, seeds, profile=profile, data=data, device=device,
-                          threads=threads)
+    from .experiment import run_experiment
+
+    config = sweep_config(forgets, methods, seeds, profile=profile, data_root=data_root,
+                          device=device, threads=threads, cache=cache)
     torch.set_num_threads(config["threads"])
     start = time.perf_counter()
     ctx = _context(config["profile"], config["data_root"], config["device"], config["cache"])
@@ -288,7 +293,7 @@ def sequential_payload(forgets: Iterable[str], methods=None, seeds=1, *, profile
     for spec in config["forgets"]:
         df = run_experiment(spec, methods=config["methods"], seeds=config["seeds"], ctx=ctx,
                             progress=False)
-        rows += [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
+        rows += df.to_dict("records")
     return _payload(config, rows, "sequential", None, time.perf_counter() - start,
                     len(rows), 0)
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import device_name
+from .config import TrainingRecipe, device_name
 from .data.agedb import AgeData
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -96,13 +96,13 @@ def l1_loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_idx) ->
     return F.l1_loss(model(x), y)
 
 
-def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, batch_size: int,
-        seed: int, device=None, targets: Optional[np.ndarray] = None,
-        schedule: str = "constant", weight_decay: float = 0.0, crop_padding: int = 4,
-        augment_data: bool = True, loss_fn: Optional[LossFn] = None, val_indices=None,
-        init_output: bool = False, desc: str = "training", progress: bool = True,
-        checkpoint: str = "last") -> List[Dict]:
-    """Train ``model`` in place on ``data`` restricted to ``indices`` and return its history.
+def fit(model: nn.Module, data: AgeData, indices, recipe: TrainingRecipe, *, seed: int,
+        device=None, targets: Optional[np.ndarray] = None, loss: Optional[LossFn] = None,
+        val_indices=None, init_output: bool = False, desc: str = "training",
+        progress: bool = True, checkpoint: str = "last") -> List[Dict]:
+    """Train ``model`` in place on ``data`` restricted to ``indices`` with ``recipe`` (epochs,
+    batch size, Adam learning rate, schedule, weight decay, crop padding: a
+    :class:`~pixelsecurer_lib.config.TrainingRecipe`) and return its history.
 
     ``checkpoint`` says which weights the model ends with: ``"last"`` (the last epoch's; what
     every profile uses, for the original, retrained and unlearned models alike) or ``"best"``
@@ -111,52 +111,65 @@ def fit(model: nn.Module, data: AgeData, indices, *, epochs: int, lr: float, bat
     the chosen epoch's history record gets ``"restored": True``.
 
     ``targets`` (length ``len(data)``) replaces the ages as labels (Gaussian amnesiac uses
-    this). ``loss_fn(model, x, y, batch_indices)`` replaces the L1 loss (Blindspot uses this).
+    this). ``loss(model, x, y, batch_indices)`` replaces the L1 loss (Blindspot uses this).
     ``init_output`` starts the output bias at the mean target age (a fresh model then starts
     from the mean instead of from 0; the reference starts from 0 and needs more epochs).
     """
+    if not isinstance(recipe, TrainingRecipe):
+        raise ValueError(f"fit needs a TrainingRecipe (e.g. profile.training), got "
+                         f"{type(recipe).__name__}")
+    epochs, batch_size, lr = recipe.epochs, recipe.batch_size, recipe.lr
+    schedule = recipe.schedule
     _check_fit_arguments(schedule, checkpoint, val_indices)
     indices = np.asarray(indices, dtype=np.int64)
     if len(indices) == 0:
         raise ValueError("cannot train on an empty set of images")
     device = choose_device(device)
     labels = torch.as_tensor(data.ages if targets is None else targets, dtype=torch.float32)
-    loss_fn = loss_fn or l1_loss_fn
+    loss_fn = loss or l1_loss_fn
     generator = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
     model.to(device, memory_format=torch.channels_last)
     if init_output and hasattr(model, "head"):
         with torch.no_grad():
             model.head.bias.fill_(float(labels[indices].mean()))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = (len(indices) + batch_size - 1) // batch_size
     schedule, scheduler = _scheduler(optimizer, schedule, lr, epochs * steps_per_epoch)
-    history, best = [], None
     bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False,
                unit="batch")
+    history, best = [], None
     for epoch in range(epochs):
         order = indices[torch.randperm(len(indices), generator=generator).numpy()]
         batches = [order[b * batch_size:(b + 1) * batch_size] for b in range(steps_per_epoch)]
         start = time.perf_counter()
         train_loss = _train_epoch(
             model, data, batches, labels, optimizer, loss_fn, device, generator,
-            crop_padding if augment_data else None,
-            scheduler if schedule == "onecycle" else None, bar)
+            recipe.crop_padding, scheduler if schedule == "onecycle" else None, bar)
         record = {"epoch": epoch + 1, "train_loss": train_loss,
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
-        if val_indices is not None and len(val_indices):
-            record["val_mae"] = evaluate_mae(model, data, val_indices, device=device)
-        if schedule == "plateau":
-            scheduler.step(record.get("val_mae", record["train_loss"]))
+        best = _end_of_epoch(model, data, record, val_indices, device, schedule, scheduler,
+                             checkpoint, best)
         history.append(record)
-        if checkpoint == "best" and (best is None or record["val_mae"] < best[0]):
-            best = (record["val_mae"], epoch, copy.deepcopy(model.state_dict()))
     bar.close()
     if checkpoint == "best" and best is not None:
         model.load_state_dict(best[2])
         history[best[1]]["restored"] = True
     model.eval()
     return history
+
+
+def _end_of_epoch(model, data, record, val_indices, device, schedule, scheduler, checkpoint,
+                  best):
+    """Validate (``val_mae`` into ``record``), step a plateau schedule, and keep the best
+    weights so far for ``checkpoint="best"``: the new ``best`` (val_mae, epoch, weights)."""
+    if val_indices is not None and len(val_indices):
+        record["val_mae"] = evaluate_mae(model, data, val_indices, device=device)
+    if schedule == "plateau":
+        scheduler.step(record.get("val_mae", record["train_loss"]))
+    if checkpoint == "best" and (best is None or record["val_mae"] < best[0]):
+        best = (record["val_mae"], record["epoch"] - 1, copy.deepcopy(model.state_dict()))
+    return best
 
 
 def _check_fit_arguments(schedule: str, checkpoint: str, val_indices) -> None:
@@ -186,14 +199,13 @@ def _scheduler(optimizer, schedule: str, lr: float, total_steps: int):
 
 def _train_epoch(model, data, batches, labels, optimizer, loss_fn, device, generator,
                  crop_padding, step_scheduler, bar) -> float:
-    """One pass over ``batches`` (index arrays); the mean training loss. ``crop_padding`` None
-    means no augmentation; ``step_scheduler`` (one-cycle) steps after every batch."""
+    """One pass over ``batches`` (index arrays); the mean training loss. ``step_scheduler``
+    (one-cycle) steps after every batch."""
     model.train()
     total, count = 0.0, 0
     for batch_idx in batches:
         x = to_input(data.images[torch.from_numpy(batch_idx)], device)
-        if crop_padding is not None:
-            x = augment(x, generator, crop_padding)
+        x = augment(x, generator, crop_padding)
         y = labels[torch.from_numpy(batch_idx)].to(device)
         loss = loss_fn(model, x, y, batch_idx)
         optimizer.zero_grad(set_to_none=True)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from pixelsecurer_lib.anamnesis import anamnesis_index, methods_anamnesis, relearn_steps
+from pixelsecurer_lib.config import TrainingRecipe
 from pixelsecurer_lib.models import build_model
 from pixelsecurer_lib.training import evaluate_mae, fit
 
@@ -63,8 +64,10 @@ def test_best_checkpoint_restores_the_epoch_with_the_lowest_validation_error(tin
     runs = {}
     for rule in ("last", "best"):
         model = build_model("allcnn", 0.125, seed=0)
-        history = fit(model, data, split.train, epochs=4, lr=0.05, batch_size=32, seed=0,
-                      device="cpu", val_indices=split.val, checkpoint=rule, progress=False)
+        recipe = TrainingRecipe(epochs=4, lr=0.05, batch_size=32, schedule="constant",
+                                crop_padding=4)
+        history = fit(model, data, split.train, recipe, seed=0, device="cpu",
+                      val_indices=split.val, checkpoint=rule, progress=False)
         runs[rule] = (model, history)
     last_model, last_history = runs["last"]
     best_model, best_history = runs["best"]
@@ -79,11 +82,12 @@ def test_best_checkpoint_restores_the_epoch_with_the_lowest_validation_error(tin
     assert not any("restored" in h for h in last_history)
 
 
+ONE_EPOCH = TrainingRecipe(epochs=1, lr=0.01, batch_size=32, schedule="constant", crop_padding=4)
+
+
 def test_checkpoint_rule_is_checked(tiny_ctx):
     model = build_model("allcnn", 0.125, seed=0)
     with pytest.raises(ValueError, match="last, best"):
-        fit(model, tiny_ctx.data, tiny_ctx.split.train, epochs=1, lr=0.01, batch_size=32, seed=0,
-            checkpoint="middle")
+        fit(model, tiny_ctx.data, tiny_ctx.split.train, ONE_EPOCH, seed=0, checkpoint="middle")
     with pytest.raises(ValueError, match="val_indices"):
-        fit(model, tiny_ctx.data, tiny_ctx.split.train, epochs=1, lr=0.01, batch_size=32, seed=0,
-            checkpoint="best")
+        fit(model, tiny_ctx.data, tiny_ctx.split.train, ONE_EPOCH, seed=0, checkpoint="best")

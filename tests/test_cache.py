@@ -171,14 +171,38 @@ def _make_read_only(folder: Path) -> None:
                    (stat.S_IXOTH if path.is_dir() else 0))
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+# What lets root read and write any file whatever its mode (and change that mode).
+PERMISSION_BYPASS = "-dac_override,-dac_read_search,-fowner"
+
+
 def _as_unprivileged(cmd):
-    """Run ``cmd`` as a user who cannot write a read-only folder (root ignores permissions)."""
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: a read-only folder cannot be shown")
-        return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-    return cmd
+    """Run ``cmd`` so that a read-only folder refuses its writes (root ignores permissions),
+    while it can still read this checkout and its .venv wherever they are, a clone inside a
+    0700 folder included (a stranger such as uid 65534 cannot even start the .venv's Python
+    there): as the checkout's owner, and when that is root, as root without the capabilities
+    that bypass permissions."""
+    if os.geteuid() != 0:
+        return cmd
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: a read-only folder cannot be shown")
+    owner = CHECKOUT.stat()
+    if owner.st_uid != 0:
+        return [setpriv, f"--reuid={owner.st_uid}", f"--regid={owner.st_gid}", "--clear-groups", *cmd]
+    return [setpriv, f"--bounding-set={PERMISSION_BYPASS}", *cmd]
+
+
+def test_the_unprivileged_run_cannot_write_a_read_only_folder_yet_reads_the_checkout(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    _make_read_only(folder)
+    probe = (f"import os, pathlib; pathlib.Path({str(CHECKOUT / 'pyproject.toml')!r}).read_bytes(); "
+             f"print(os.access({str(folder)!r}, os.W_OK))")
+    done = subprocess.run(_as_unprivileged([sys.executable, "-c", probe]), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_a_read_only_cache_that_holds_every_model_simply_works(tiny_agedb):
@@ -275,12 +299,12 @@ def test_a_shipped_checkpoint_serves_only_its_exact_spec_and_retraining_reproduc
     bundle.mkdir(parents=True)
     for path in (cache.model_path(trained.spec), _io.checksum_path(cache.model_path(trained.spec))):
         shutil.copy(path, bundle / path.name)
-    monkeypatch.setattr(cache, "BUNDLED", bundle.parent)
+    monkeypatch.setattr(cache, "SHIPPED_CHECKPOINTS", bundle.parent)
     student = fresh_context("student")                  # an empty cache, as in a fresh Colab
     shipped = student.original(seed=3)
     assert shipped.from_cache and shipped.key == trained.key
     assert not student.original(seed=4).from_cache      # another spec is trained, not borrowed
-    monkeypatch.setattr(cache, "BUNDLED", tmp_path / "no-bundle")
+    monkeypatch.setattr(cache, "SHIPPED_CHECKPOINTS", tmp_path / "no-bundle")
     again = fresh_context("again").original(seed=3)     # retrained from scratch
     assert not again.from_cache
     for (k, v), w in zip(shipped.model.state_dict().items(), again.model.state_dict().values()):

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from pixelsecurer_lib import unlearning
 from pixelsecurer_lib.cli import main
 
 RESULT_FIELDS = {"method", "seed", "retain_mae", "forget_mae", "test_retain_mae",
@@ -23,14 +24,14 @@ def test_describe_json_prints_the_contract_fields(tiny_agedb, capsys):
 def test_experiment_json_has_every_field(tiny_agedb, tmp_path, capsys):
     out = tmp_path / "out.json"
     code = main(["experiment", "--data", str(tiny_agedb), "--profile", "smoke", "--forget",
-                 "age:0-30", "--methods", "original,retrain,finetune,amnesiac,blindspot,neggrad",
+                 "age:0-30", "--methods", ",".join(unlearning.names()),
                  "--json", str(out), "--quiet", "--device", "cpu"])
     assert code == 0
     payload = json.loads(out.read_text())
     assert set(payload) == {"config", "results", "noise_floor_w1"}
     assert payload["noise_floor_w1"] > 0
     methods = [r["method"] for r in payload["results"]]
-    assert methods == ["original", "retrain", "finetune", "amnesiac", "blindspot", "neggrad"]
+    assert methods == unlearning.names()
     for row in payload["results"]:
         assert RESULT_FIELDS <= set(row), row["method"]
         assert (row["w1_to_retrain"] is None) == (row["method"] == "retrain")
@@ -64,6 +65,8 @@ def test_console_script_is_installed(tiny_agedb):
     (["synth", "--out", "/tmp/x-psl", "--seed", "-1"], "--seed: '-1': expected an integer of at least 0"),
     (["synth", "--out", "/tmp/x-psl", "--subjects", "many"], "--subjects: 'many'"),
     (["experiment", "--forget", "age:0-30", "--seeds", "0"], "--seeds: '0'"),
+    (["experiment", "--forget", "age:0-30", "--seeds", "99999999999999999999"],
+     "--seeds: '99999999999999999999': expected a count of seeds from 1 to 10000"),
 ])
 def test_numeric_options_name_themselves_and_their_range(argv, fragment, capsys):
     assert main(argv) == 2

@@ -1,7 +1,9 @@
 """Every book/*.md chapter has an up-to-date, output-free, Colab-clean .ipynb copy (what Colab opens)."""
 import json
+import re
 import shutil
 
+import jupytext
 import pytest
 
 import colab_markdown
@@ -53,12 +55,128 @@ def _page(md_name="book/06-blindspot.md"):
 def test_citations_become_author_year_links_from_the_bibliography():
     page = _page()
     text = colab_markdown.convert("Blindspot {cite}`tarun2023deep`; both {cite}`cao2015towards,gdpr2016`.", page)
-    assert "(Tarun et al., 2023)" in text                      # no DOI or URL in the entry: plain
+    assert "([Tarun et al., 2023](https://proceedings.mlr.press/v202/tarun23a.html))" in text
     assert ("([Cao and Yang, 2015](https://doi.org/10.1109/SP.2015.35); "
             "[European Parliament and Council of the European Union, 2016]"
             "(https://eur-lex.europa.eu/eli/reg/2016/679/oj))") in text
     with pytest.raises(ValueError, match="nosuchkey2020"):
         colab_markdown.convert("{cite}`nosuchkey2020`", page)
+
+
+def test_a_textual_citation_names_the_authors_once():
+    page = _page()
+    text = colab_markdown.convert("as {cite:t}`tarun2023deep` show, and {cite:t}`ghosh_pixelsecurer`", page)
+    assert text == ("as [Tarun et al. (2023)](https://proceedings.mlr.press/v202/tarun23a.html) show, "
+                    "and Ghosh and Dey (n.d.)")
+
+
+# Cited works that have no address to link to, and why.
+UNLINKABLE = {"ghosh_pixelsecurer": "unpublished presentation slides"}
+
+
+def test_every_cited_work_is_linked_to_its_doi_or_address():
+    cited = set()
+    for md in pairing.ROOT.glob("book/**/*.md"):
+        for match in colab_markdown.ROLE.finditer(md.read_text()):
+            if match["name"].startswith("cite"):
+                cited.update(key.strip() for key in match["body"].split(","))
+    references = colab_markdown.references(pairing.ROOT / "book" / "references.bib")
+    assert cited <= set(references), sorted(cited - set(references))
+    unlinked = sorted(key for key in cited if references[key][2] is None and key not in UNLINKABLE)
+    assert not unlinked, f"add a doi or url to these entries of book/references.bib: {unlinked}"
+
+
+def _sentence_before(text: str, end: int) -> str:
+    """The part of the sentence that precedes position ``end`` ("et al." ends no sentence)."""
+    before = text[max(0, end - 160):end]
+    stops = [m.end() for m in re.finditer(r"(?<!\bal)[.!?:;]\s|\n\n", before)]
+    return before[stops[-1]:] if stops else before
+
+
+def doubled_author_names(markdown: str, references: dict):
+    """Each parenthetical citation "(..., Who, Year ...)" whose sentence already names Who
+    before it ("Tarun et al. (Tarun et al., 2023)"): the authors are named twice."""
+    found = []
+    for who, year, _ in references.values():
+        cited = re.compile(r"\[?" + re.escape(f"{who}, {year}"))
+        for match in cited.finditer(markdown):
+            opening = match.start()                 # the "(" that opens the citation, not a link's
+            while opening > 0 and not (markdown[opening - 1] == "(" and markdown[opening - 2:opening - 1] != "]"):
+                opening -= 1
+            before = _sentence_before(markdown, max(opening - 1, 0))
+            if re.search(re.escape(who) + r"(?![\w'’])", before):
+                found.append(f"...{before.strip()[-60:]} ({who}, {year}...")
+    return found
+
+
+def test_the_doubled_name_check_finds_a_doubled_name():
+    references = {"t": ("Tarun et al.", "2023", None), "w": ("Welch", "1947", "https://x")}
+    assert doubled_author_names("the setting of Tarun et al. (Tarun et al., 2023).", references)
+    assert doubled_author_names("see Tarun et al. ([Tarun et al., 2023](https://x)).", references)
+    assert not doubled_author_names("Tarun et al. (2023) show it. Blindspot (Tarun et al., 2023).",
+                                    references)
+    assert not doubled_author_names("Welch's $t$ statistic ([Welch, 1947](https://x))", references)
+
+
+def test_no_colab_copy_names_an_author_twice():
+    references = colab_markdown.references(pairing.ROOT / "book" / "references.bib")
+    doubled = []
+    for md in pairing.markdown_sources():
+        nb = json.loads(md.with_suffix(".ipynb").read_text())
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "markdown":
+                doubled += [f"{md.with_suffix('.ipynb').name} cell {i}: {hit}"
+                            for hit in doubled_author_names("".join(cell["source"]), references)]
+    assert not doubled, "write {cite:t}`key` where the sentence names the authors:\n" + "\n".join(doubled)
+
+
+def _source_figures(md):
+    """[(code of the cell that draws it, caption)] of every captioned figure of a MyST page."""
+    nb = jupytext.reads(md.read_text(), fmt="md:myst")
+    figures = []
+    for cell in nb.cells:
+        figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
+        if cell.cell_type == "code" and figure.get("caption"):
+            figures.append((cell.source, figure["caption"].strip()))
+    return figures
+
+
+def test_every_figure_keeps_its_caption_under_it_in_the_colab_copy():
+    total = 0
+    for md in pairing.markdown_sources():
+        ipynb = md.with_suffix(".ipynb")
+        cells = json.loads(ipynb.read_text())["cells"]
+        wanted = _source_figures(md)
+        shown = [(i, "".join(c["source"])) for i, c in enumerate(cells)
+                 if c["cell_type"] == "markdown" and pairing.CAPTION_TAG in c["metadata"].get("tags", [])]
+        assert len(shown) == len(wanted), f"{ipynb.name}: {len(shown)} captions, {md.name} has {len(wanted)}"
+        for (code, caption), (i, text) in zip(wanted, shown):
+            assert "".join(cells[i - 1]["source"]) == code, f"{ipynb.name} cell {i}: not under its figure"
+            assert re.match(r"\*\*Figure (\d+\.)?\d+\.\*\* ", text), f"{ipynb.name} cell {i}: {text[:40]!r}"
+            if "{" not in caption:                          # no MyST role: the words as written
+                assert text.endswith(" " + caption), f"{ipynb.name} cell {i}: caption differs from {md.name}"
+        total += len(wanted)
+    assert total >= 34                                      # every chapter's figures
+
+
+def test_every_figure_the_text_names_has_its_caption_in_the_copy():
+    missing = []
+    for md in pairing.markdown_sources():
+        cells = json.loads(md.with_suffix(".ipynb").read_text())["cells"]
+        text = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+        captioned = {m[1] for t in text for m in re.finditer(r"^\*\*Figure (\d+\.\d+)\.\*\*", t)}
+        named = {m[1] for t in text for m in re.finditer(r"Figure (\d+\.\d+)", t)}
+        missing += [f"{md.with_suffix('.ipynb').name}: Figure {n}" for n in sorted(named - captioned)]
+    assert not missing, "\n".join(missing)
+
+
+def test_the_word_equation_is_not_repeated_before_an_equation_number():
+    page = _page()
+    assert colab_markdown.convert("explain with equation {eq}`bs-lr`, or {eq}`bs-loss`", page) == (
+        "explain with equation (6.2), or equation (6.1)")
+    for md in pairing.markdown_sources():
+        text = md.with_suffix(".ipynb").read_text()
+        assert not re.search(r"\bequations? equation\b", text, re.I), md.with_suffix(".ipynb").name
 
 
 def test_doc_links_point_at_the_published_page_with_its_title():
@@ -92,7 +210,8 @@ def test_directives_become_plain_markdown_and_unknown_ones_are_refused():
     page = _page()
     text = colab_markdown.convert("```{warning}\nSynthetic data {cite}`tarun2023deep`.\n```\n\n"
                                   ":::{admonition} Why L1?\n:class: tip\nIt is robust.\n:::", page)
-    assert text == ("> **Warning**\n>\n> Synthetic data (Tarun et al., 2023).\n\n"
+    assert text == ("> **Warning**\n>\n> Synthetic data ([Tarun et al., 2023]"
+                    "(https://proceedings.mlr.press/v202/tarun23a.html)).\n\n"
                     "> **Why L1?**\n>\n> It is robust.")
     assert not colab_markdown.leftover_myst(text)
     code = "```python\nx = {doc}`not-a-role-in-code`\n```"

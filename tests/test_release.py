@@ -1,5 +1,4 @@
 """The release every chapter installs: one version, one address, a tag, and a first cell that fails clearly."""
-import re
 import subprocess
 import sys
 
@@ -20,7 +19,7 @@ def test_version_and_address_come_from_their_one_place():
 def test_every_install_cell_pins_the_generated_requirement():
     pages = release.installing_sources()
     assert len(pages) >= 20                     # chapters, the assignment and the solutions
-    wanted = f'    PIXELSECURER = "{release.requirement()}"'
+    wanted = f'PIXELSECURER = "{release.requirement()}"'
     for page in pages:
         lines = [l for l in page.read_text().split("\n") if "git+" in l]
         assert lines == [wanted], f"{page.relative_to(release.ROOT)}: {lines} (run `make sync`)"
@@ -45,12 +44,14 @@ def test_a_bad_address_in_config_is_refused_with_its_value(tmp_path):
         raise AssertionError("an address without https://OWNER/NAME must be refused")
 
 
+FAKE_COLAB = "import sys, types; sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+
+
 def test_a_failing_install_shows_pips_message_then_one_line_saying_what_to_do(tmp_path):
-    head = release.install_cell_head()
+    head = release.install_lines()
     head = head.replace(release.requirement(), f"pixelsecurer @ file://{tmp_path}/no-such-release")
-    head = head.replace("import pixelsecurer_lib as psl", "")
-    fake_colab = "import sys, types; sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
-    done = subprocess.run([sys.executable, "-c", fake_colab + head], capture_output=True, text=True,
+    head = head.replace(f'installed != "{release.version()}"', 'installed != "another release"')
+    done = subprocess.run([sys.executable, "-c", FAKE_COLAB + head], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode != 0
     assert "no-such-release" in done.stderr and "ERROR" in done.stderr      # pip's own message
@@ -61,19 +62,50 @@ def test_a_failing_install_shows_pips_message_then_one_line_saying_what_to_do(tm
 
 
 def test_outside_colab_the_install_cell_installs_nothing():
-    head = release.install_cell_head().replace("import pixelsecurer_lib as psl", "")
-    done = subprocess.run([sys.executable, "-c", head + "\nprint('pip' in dir())"],
+    done = subprocess.run([sys.executable, "-c", release.install_lines() + "\nprint('pip' in dir())"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "False"
 
 
-def test_the_colab_line_keeps_the_chapters_own_arguments():
-    text = release.first_cell("ctx = psl.setup_chapter(seed=0, load_data=False)   # prints")
-    commented = [l for l in text.split("\n") if l.startswith("# from google.colab")]
-    assert commented == ['# from google.colab import drive; drive.mount("/content/drive"); '
-                         'ctx = psl.setup_chapter(seed=0, load_data=False, profile="cpu", '
-                         f'cache="{release.DRIVE_CACHE}")']
-    assert re.search(r"\nctx = psl\.setup_chapter\(seed=0, load_data=False\)   # prints$", text)
+def test_in_colab_the_install_cell_does_not_reinstall_the_release_it_has():
+    """This environment has the release installed: the cell, run in 'Colab', calls no pip
+    (the requirement is made one pip could not install, to be sure)."""
+    head = release.install_lines().replace(release.requirement(), "pixelsecurer @ file:///nowhere")
+    done = subprocess.run([sys.executable, "-c", FAKE_COLAB + head + "\nprint('pip' in dir())"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+
+
+def test_without_the_package_the_cell_says_which_package_to_install(tmp_path):
+    cell = release.install_lines() + "\n" + release.import_lines()
+    done = subprocess.run([sys.executable, "-S", "-c", cell], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)  # -S: no site-packages, so no pixelsecurer_lib
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0
+    assert last == ("ModuleNotFoundError: No module named 'pixelsecurer_lib': install the package "
+                    f'pixelsecurer (pip install "{release.requirement()}", or pip install -e . in '
+                    "a clone), then restart the kernel")
+
+
+def test_the_drive_switch_is_one_word_and_refused_outside_colab():
+    lines = release.colab_setup_lines()
+    done = subprocess.run([sys.executable, "-c", "import sys\n" + lines + "\nprint(PROFILE, CACHE)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "None None"
+    switched = lines.replace("DRIVE, PROFILE, CACHE = False,", "DRIVE, PROFILE, CACHE = True,")
+    assert switched != lines
+    done = subprocess.run([sys.executable, "-c", "import sys\n" + switched], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith("RuntimeError: DRIVE = True needs Google Colab")
+
+
+def test_the_setup_call_keeps_the_chapters_own_arguments_and_gets_the_switches():
+    text = release.first_cell("ctx = psl.setup_chapter(seed=0, load_data=False)   # prints\nx = 1")
+    assert text.endswith("\nctx = psl.setup_chapter(seed=0, load_data=False, profile=PROFILE, "
+                         "cache=CACHE)   # prints\nx = 1")
+    assert release.first_cell(text) == text                   # writing it again changes nothing
+    assert f'CACHE = "{release.DRIVE_CACHE}"' in text
 
 
 def test_every_install_line_in_the_book_pins_the_release_tag():
@@ -84,3 +116,25 @@ def test_every_install_line_in_the_book_pins_the_release_tag():
     assert lines
     for page, line in lines:
         assert f"@{release.tag()}" in line, f"{page}: {line.strip()}"
+
+
+def test_the_colab_buttons_open_the_tags_notebook():
+    """The book's launch buttons open repository.branch: the release's tag, whose notebook
+    installs the same tag's library (never main's notebook against the tag's library)."""
+    assert release.book_config()["repository"]["branch"] == release.tag()
+    text = "repository:\n  url: https://github.com/a/b\n  branch: main\n\nlaunch_buttons:\n  branch: x\n"
+    synced = release.synced_config(text)
+    assert synced == text.replace("branch: main", f"branch: {release.tag()}")
+    try:
+        release.synced_config("repository:\n  url: https://github.com/a/b\nbranch: main\n")
+    except ValueError as error:
+        assert "repository.branch" in str(error)
+    else:
+        raise AssertionError("a _config.yml without repository.branch must be refused")
+
+
+def test_the_readmes_install_line_pins_the_release():
+    readme = (release.ROOT / "README.md").read_text()
+    assert f'"{release.requirement()}"' in readme
+    old = readme.replace(f"@{release.tag()}", "@v0.0.1")
+    assert release.synced_readme(old) == readme

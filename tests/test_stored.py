@@ -2,39 +2,52 @@
 import pytest
 
 from pixelsecurer_lib import stored
-from pixelsecurer_lib.stats import stored_seed_results
 
 
-def test_stored_results_round_trip_and_need_provenance(tmp_path, monkeypatch):
+class _Data:
+    fingerprint = "f" * 40
+
+
+def test_stored_results_round_trip_and_need_provenance_and_data(tmp_path, monkeypatch):
     monkeypatch.setattr(stored, "STORED_DIR", tmp_path)
-    assert stored.load_stored("seeds", "smoke") is None
+    assert stored.load_stored("seeds", "smoke", _Data()) is None
     with pytest.raises(ValueError, match="provenance"):
         stored.save_stored("seeds", "smoke", {"results": []})
-    path = stored.save_stored("audit", "smoke", {"scores": [1.5], "provenance": {"commit": "x"}})
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        stored.save_stored("seeds", "smoke", {"results": [], "provenance": {"commit": "x"}})
+    payload = {"scores": [1.5], "provenance": {"commit": "x"},
+               "config": {"data_fingerprint": _Data.fingerprint}}
+    path = stored.save_stored("audit", "smoke", payload)
     assert path == tmp_path / "audit-smoke.json"
-    assert stored.load_stored("audit", "smoke") == {"scores": [1.5], "provenance": {"commit": "x"}}
+    assert stored.load_stored("audit", "smoke", _Data()) == payload
     path.write_text("{broken")
     with pytest.raises(ValueError, match="audit-smoke.json"):
-        stored.load_stored("audit", "smoke")
+        stored.load_stored("audit", "smoke", _Data())
     with pytest.raises(ValueError, match="seeds, audit"):
         stored.stored_path("models", "cpu")
 
 
 def test_shipped_cpu_results_have_ten_seeds_and_their_provenance():
-    results = stored_seed_results("cpu")
-    if results is None:
+    import json
+
+    path = stored.stored_path("seeds", "cpu")
+    if not path.exists():
         pytest.skip("no stored cpu-profile results in this checkout")
-    assert len(results["config"]["seeds"]) >= 5
+    results = json.loads(path.read_text())
+    assert len(results["config"]["seeds"]) >= 5 and results["config"]["data_fingerprint"]
     assert {"commit", "date", "machine", "command"} <= set(results["provenance"])
     assert {r["forget"] for r in results["comparisons"]} >= {"age:0-30", "age:60-101"}
 
 
-def test_stored_results_of_other_data_are_not_shown_as_this_pages(tiny_ctx):
-    from pixelsecurer_lib.stored import data_note, same_data
-
-    ours = {"config": {"data_fingerprint": tiny_ctx.data.fingerprint}}
-    other = {"config": {"data_fingerprint": "0" * 16}}
-    older = {"config": {}}
-    assert same_data(ours, tiny_ctx.data) and data_note(ours, tiny_ctx.data) is None
-    assert not same_data(other, tiny_ctx.data)
-    assert same_data(older, tiny_ctx.data) and "do not record" in data_note(older, tiny_ctx.data)
+@pytest.mark.parametrize("config, fragment", [
+    ({"data_fingerprint": "0" * 40}, "another version of the data set"),
+    ({}, "do not record which data set"),
+])
+def test_stored_results_of_other_or_unknown_data_are_refused_with_the_way_to_redo_them(
+        tmp_path, monkeypatch, config, fragment):
+    monkeypatch.setattr(stored, "STORED_DIR", tmp_path)
+    (tmp_path / "seeds-smoke.json").write_text(
+        '{"config": %s, "provenance": {}}' % __import__("json").dumps(config))
+    with pytest.raises(stored.StoredMismatch, match=fragment) as caught:
+        stored.load_stored("seeds", "smoke", _Data())
+    assert "bench/run_bench.py --sections seeds" in str(caught.value)

@@ -65,7 +65,7 @@ def test_ray_sweep_writes_the_sequential_json(tiny_agedb, tmp_path, local_ray, m
     """Sequential run in one cache, Ray sweep in another (its models trained by the workers):
     the JSON files agree except for wall times."""
     monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / "sequential-cache"))
-    reference = sweep.sequential_payload(FORGETS, METHODS, 2, profile="smoke", data=tiny_agedb,
+    reference = sweep.sequential_payload(FORGETS, METHODS, 2, profile="smoke", data_root=tiny_agedb,
                                          device="cpu")
     monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / "ray-cache"))
     out = tmp_path / "sweep.json"
@@ -83,14 +83,14 @@ def test_a_restarted_sweep_skips_the_tasks_in_its_journal(tiny_agedb, tmp_path, 
     monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / "cache"))
     journal = tmp_path / "run.partial.jsonl"
     first = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
-                            data=tiny_agedb, device="cpu", journal=journal)
+                            data_root=tiny_agedb, device="cpu", journal=journal)
     assert first["timing"]["tasks_run"] == 2 and len(journal.read_text().splitlines()) == 2
     # a crash after the first task: keep one line, mark it so we can see it is reused
     line = json.loads(journal.read_text().splitlines()[0])
     line["row"]["retain_mae"] = -1.0
     journal.write_text(json.dumps(line) + "\n" + '{"cut short by a cra')
     second = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
-                             data=tiny_agedb, device="cpu", journal=journal)
+                             data_root=tiny_agedb, device="cpu", journal=journal)
     assert second["timing"]["tasks_resumed"] == 1 and second["timing"]["tasks_run"] == 1
     assert second["results"][0]["retain_mae"] == -1.0
     assert second["results"][1] == first["results"][1]
@@ -98,6 +98,9 @@ def test_a_restarted_sweep_skips_the_tasks_in_its_journal(tiny_agedb, tmp_path, 
 
 @pytest.mark.parametrize("argv, fragment", [
     (["sweep", "--forget", "age:0-30", "--seeds", "0"], "--seeds"),
+    (["sweep", "--forget", "age:0-30", "--seeds", "-3"], "--seeds"),
+    (["sweep", "--forget", "age:0-30", "--seeds", "30000000"], "from 1 to 10000"),
+    (["sweep", "--forget", "age:0-30", "--seeds", "99999999999999999999"], "from 1 to 10000"),
     (["sweep", "--forget", "age:0-30,nope:1", "--seeds", "1"], "unknown kind"),
     (["sweep", "--forget", "age:0-30", "--seeds", "1", "--address", "x:1"], "--engine ray"),
     (["sweep", "--forget", "age:0-30", "--seeds", "1", "--json", "/no/such/dir/x.json"],

@@ -7,6 +7,7 @@ import torch
 
 import pixelsecurer_lib as psl
 from pixelsecurer_lib import cache
+from pixelsecurer_lib.config import TrainingRecipe
 from pixelsecurer_lib.models import AllCNN, ResNet18Regressor, build_model
 from pixelsecurer_lib.training import choose_device, fit, inference_copy, predict
 
@@ -61,8 +62,8 @@ def test_bad_profile_model_and_device_names_list_the_choices(monkeypatch):
 def _train(data, indices, seed):
     torch.manual_seed(seed)
     model = build_model("allcnn", 0.125)
-    fit(model, data, indices, epochs=1, lr=0.01, batch_size=32, seed=seed, device="cpu",
-        init_output=True, progress=False)
+    recipe = TrainingRecipe(epochs=1, lr=0.01, batch_size=32, schedule="constant", crop_padding=4)
+    fit(model, data, indices, recipe, seed=seed, device="cpu", init_output=True, progress=False)
     return predict(model, data, indices, device="cpu")
 
 
@@ -161,8 +162,8 @@ def test_one_cycle_schedule_works_for_any_number_of_steps(tiny_ctx, n_images):
     """A short run (1-5 steps) must not trip over the one-cycle schedule's warm-up."""
     idx = np.resize(tiny_ctx.split.train, n_images)
     model = build_model("allcnn", 0.125)
-    history = fit(model, tiny_ctx.data, idx, epochs=1, lr=0.01, batch_size=128, seed=0,
-                  device="cpu", schedule="onecycle", progress=False)
+    recipe = TrainingRecipe(epochs=1, lr=0.01, batch_size=128, schedule="onecycle", crop_padding=4)
+    history = fit(model, tiny_ctx.data, idx, recipe, seed=0, device="cpu", progress=False)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
 
 
@@ -185,3 +186,9 @@ def test_progress_bars_follow_the_static_build_unless_asked(tiny_agedb, monkeypa
     assert psl.setup_chapter(progress=True, **args).progress
     monkeypatch.delenv("PIXELSECURER_STATIC")               # a person in Jupyter or Colab
     assert psl.interactive() and psl.setup_chapter(**args).progress
+
+
+def test_fit_takes_a_recipe_object_and_refuses_anything_else(tiny_ctx):
+    model = build_model("allcnn", 0.125)
+    with pytest.raises(ValueError, match="TrainingRecipe"):
+        fit(model, tiny_ctx.data, tiny_ctx.split.train, {"epochs": 1}, seed=0)

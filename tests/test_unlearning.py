@@ -5,15 +5,27 @@ import numpy as np
 import pytest
 import torch
 
-from pixelsecurer_lib.unlearning import amnesiac, blindspot, get_method
+from pixelsecurer_lib import unlearning
+from pixelsecurer_lib.unlearning import amnesiac, blindspot, configured
 from pixelsecurer_lib.metrics import mean_ci95, membership_inference, w1
 
 FORGET = "age:0-30"
 
 
+def run(ctx, name, original, forget_set, **hyperparameters):
+    """The model a registered method makes, outside the cache: its prerequisites trained first,
+    then ``Method.train`` (what ``ChapterContext.unlearned`` does, minus the cache)."""
+    method = configured(name, ctx.profile, **hyperparameters)
+    needed = {p.argument: p.train(ctx.data, forget_set, ctx.profile, 0, "cpu", False)
+              for p in method.prerequisites()}
+    model, _ = method.train(original, ctx.data, ctx.split, forget_set, ctx.profile, seed=0,
+                            device="cpu", progress=False, **needed)
+    return model
+
+
 def test_unknown_method_lists_valid_names():
-    with pytest.raises(ValueError, match="retrain, finetune, amnesiac, blindspot, neggrad"):
-        get_method("magic")
+    with pytest.raises(ValueError, match=", ".join(unlearning.names())):
+        configured("magic", None)
 
 
 def test_retrain_never_sees_the_forget_set(tiny_ctx, monkeypatch):
@@ -22,18 +34,17 @@ def test_retrain_never_sees_the_forget_set(tiny_ctx, monkeypatch):
     seen = []
     real_fit = training.fit
 
-    def spy(model, data, indices, **kw):
+    def spy(model, data, indices, recipe, **kw):
         seen.append(np.asarray(indices).copy())
-        return real_fit(model, data, indices, **kw)
+        return real_fit(model, data, indices, recipe, **kw)
 
-    monkeypatch.setattr("pixelsecurer_lib.unlearning.retrain.fit", spy)
+    monkeypatch.setattr(training, "fit", spy)
     fs = tiny_ctx.forget_set(FORGET)
-    get_method("retrain")(None, tiny_ctx.data, fs, tiny_ctx.profile, seed=3, device="cpu",
-                          progress=False)
+    run(tiny_ctx, "retrain", None, fs)
     assert seen and not set(np.concatenate(seen)) & set(fs.forget)
 
 
-@pytest.mark.parametrize("name", ["retrain", "finetune", "amnesiac", "blindspot", "neggrad"])
+@pytest.mark.parametrize("name", unlearning.names())
 def test_counted_training_images_match_what_each_method_trains_on(tiny_ctx, monkeypatch, name):
     from pixelsecurer_lib import training
     from pixelsecurer_lib.unlearning import cost_ratio, training_images
@@ -42,17 +53,25 @@ def test_counted_training_images_match_what_each_method_trains_on(tiny_ctx, monk
     counted = []
     real_fit = training.fit
 
-    def spy(model, data, indices, **kw):
-        counted.append(len(indices) * kw["epochs"])
-        return real_fit(model, data, indices, **kw)
+    def spy(model, data, indices, recipe, **kw):
+        counted.append(len(indices) * recipe.epochs)
+        return real_fit(model, data, indices, recipe, **kw)
 
-    module = f"pixelsecurer_lib.unlearning.{name}"
-    monkeypatch.setattr(f"{module}.fit", spy)
+    monkeypatch.setattr(training, "fit", spy)
     fs = tiny_ctx.forget_set(FORGET)
-    get_method(name)(original, tiny_ctx.data, fs, tiny_ctx.profile, seed=0, device="cpu",
-                     progress=False)
+    run(tiny_ctx, name, original, fs)
     assert sum(counted) == training_images(name, tiny_ctx.profile, len(fs.forget), len(fs.retain))
     assert cost_ratio("retrain", tiny_ctx.profile, 5, 7) == 1.0
+
+
+def test_the_forget_set_knows_d_and_its_mask(tiny_ctx):
+    fs = tiny_ctx.forget_set(FORGET)
+    assert np.array_equal(fs.train[:len(fs.forget)], fs.forget)
+    assert sorted(fs.train) == sorted(tiny_ctx.split.train)
+    mask = fs.mask(len(tiny_ctx.data))
+    assert mask.sum() == len(fs.forget) and mask[fs.forget].all() and not mask[fs.retain].any()
+    with pytest.raises(ValueError, match="mask size 3"):
+        fs.mask(3)
 
 
 def test_gaussian_labels_follow_the_stated_distribution_and_stay_in_range(tiny_ctx):
@@ -105,8 +124,9 @@ def test_blindspot_moves_forget_predictions_toward_b_and_keeps_retain(tiny_ctx):
     original = tiny_ctx.original().model
     blind = blindspot.train_blindspot_model(tiny_ctx.data, fs, tiny_ctx.profile, device="cpu",
                                             progress=False)
-    unlearned = blindspot.unlearn(original, tiny_ctx.data, fs, tiny_ctx.profile, seed=0,
-                                  device="cpu", progress=False, blind=blind, epochs=8, lr=0.01)
+    method = configured("blindspot", tiny_ctx.profile, epochs=8, lr=0.01)
+    unlearned, _ = method.train(original, tiny_ctx.data, tiny_ctx.split, fs, tiny_ctx.profile,
+                                seed=0, device="cpu", progress=False, blind=blind)
     p = lambda m, idx: tiny_ctx.predict(m, idx)  # noqa: E731
     before = np.abs(p(original, fs.forget) - p(blind, fs.forget)).mean()
     after = np.abs(p(unlearned, fs.forget) - p(blind, fs.forget)).mean()
@@ -120,11 +140,13 @@ def test_blindspot_moves_forget_predictions_toward_b_and_keeps_retain(tiny_ctx):
                                               ({"k": 9}, "from 1 to 8"), ({"k": 0}, ">= 1")])
 def test_blindspot_refuses_bad_hyperparameters(tiny_ctx, kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
-        blindspot.unlearn(tiny_ctx.original().model, tiny_ctx.data, tiny_ctx.forget_set(FORGET),
-                          tiny_ctx.profile, progress=False, **kwargs)
+        configured("blindspot", tiny_ctx.profile, **kwargs).train(
+            tiny_ctx.original().model, tiny_ctx.data, tiny_ctx.split, tiny_ctx.forget_set(FORGET),
+            tiny_ctx.profile, seed=0, progress=False, blind=None)
 
 
-@pytest.mark.parametrize("method", ["finetune", "amnesiac", "neggrad"])
+@pytest.mark.parametrize("method", [m for m in unlearning.names(edits_original=True)
+                                    if m != "blindspot"])      # Blindspot: tested above
 def test_each_method_changes_the_model_and_is_cached(tiny_ctx, method):
     fs = tiny_ctx.forget_set(FORGET)
     trained = tiny_ctx.unlearned(method, fs)
@@ -138,8 +160,7 @@ def test_each_method_changes_the_model_and_is_cached(tiny_ctx, method):
 def test_neggrad_raises_forget_error_more_than_retain_error(tiny_ctx):
     fs = tiny_ctx.forget_set(FORGET)
     orig = tiny_ctx.original().model
-    ng = get_method("neggrad")(orig, tiny_ctx.data, fs, tiny_ctx.profile, device="cpu",
-                               progress=False, epochs=5, lr=0.01)
+    ng = run(tiny_ctx, "neggrad", orig, fs, epochs=5, lr=0.01)
     ages = tiny_ctx.data.ages
     err = lambda m, idx: np.abs(tiny_ctx.predict(m, idx) - ages[idx]).mean()  # noqa: E731
     assert err(ng, fs.forget) - err(orig, fs.forget) > err(ng, fs.retain) - err(orig, fs.retain)
@@ -183,14 +204,14 @@ def test_test_set_predictions_are_the_two_test_parts_put_back(tiny_ctx):
 
 
 def test_every_method_declares_its_defaults(tiny_ctx):
-    from pixelsecurer_lib.unlearning import hyperparameter_defaults
+    from pixelsecurer_lib.unlearning import hyperparameters
 
-    assert hyperparameter_defaults("blindspot", tiny_ctx.profile)["lam"] == 50.0   # reference
-    assert hyperparameter_defaults("finetune", tiny_ctx.profile)["epochs"] == \
+    assert hyperparameters("blindspot", tiny_ctx.profile).lam == 50.0             # reference
+    assert hyperparameters("finetune", tiny_ctx.profile).epochs == \
         tiny_ctx.profile.settings_of("finetune")["epochs"]                       # the profile's
-    assert hyperparameter_defaults("retrain", tiny_ctx.profile) == {}
+    assert hyperparameters("retrain", tiny_ctx.profile).to_dict() == {}
     with pytest.raises(ValueError, match="unknown method"):
-        hyperparameter_defaults("magic", tiny_ctx.profile)
+        hyperparameters("magic", tiny_ctx.profile)
 
 
 @pytest.mark.parametrize("method, given, fragment", [
@@ -206,10 +227,8 @@ def test_bad_hyperparameters_are_refused_by_name(tiny_ctx, method, given, fragme
     fs = tiny_ctx.forget_set(FORGET)
     with pytest.raises(ValueError, match=re.escape(fragment)):
         tiny_ctx.unlearned(method, fs, **given)
-    if method != "retrain":                        # the method's own function checks them too
-        with pytest.raises(ValueError, match=re.escape(fragment)):
-            get_method(method)(tiny_ctx.original().model, tiny_ctx.data, fs, tiny_ctx.profile,
-                               progress=False, **given)
+    with pytest.raises(ValueError, match=re.escape(fragment)):    # the method object too
+        configured(method, tiny_ctx.profile, **given)
 
 
 def test_a_ratio_to_a_zero_distance_is_nan_not_a_crash():

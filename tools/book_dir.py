@@ -63,9 +63,10 @@ def prepare(profile: str, build_root: Path = None, environ=os.environ,
         if previous != wanted:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (STAMP + ".tmp")
-    tmp.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
-    tmp.replace(stamp)
+    from pixelsecurer_lib._io import atomic_path
+
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
     return folder
 
 

@@ -4,12 +4,17 @@ The .md chapters stay the source and keep their MyST; the Colab copies get:
 
 - ``{cite}`a,b``` -> "([Author et al., 2023](https://doi.org/...); ...)": author surname(s) and
   year from book/references.bib, linked to the DOI or URL when the entry has one;
+  ``{cite:t}`a``` (the authors are the subject of the sentence) -> "[Author et al. (2023)](...)",
+  as the HTML book writes "Author et al. [2023]";
 - ``{doc}`02-mathematics``` -> "[the page's title](https://.../book/02-mathematics.html)": the
   published HTML page (an absolute address works wherever the notebook was opened from:
   GitHub, Drive, an upload; relative .ipynb links break as soon as the file leaves the
   repository), the address coming from tools/release.py;
-- ``{eq}`label``` -> "equation (n)", labelled equations ``$$ ... $$ (label)`` get ``\\tag{n}``,
+- ``{eq}`label``` -> "equation (n)" (just "(n)" after the word "equation"), labelled equations ``$$ ... $$ (label)`` get ``\\tag{n}``,
   numbered per chapter in the order they appear (as the HTML book numbers them);
+- a code cell that draws a figure (``mystnb.figure`` in its metadata: name and caption) is
+  followed in the Colab copy by a Markdown cell with the caption, "**Figure 3.1.** ...", since
+  Colab shows no cell metadata (``figure_caption``);
 - directives (admonitions, figure, image, math) -> blockquotes, images and $$ blocks; an image
   of the repository is linked at the release's tag (raw.githubusercontent.com), since a
   notebook opened alone has no files beside it.
@@ -83,6 +88,21 @@ def figure_numbers(text: str, path: Path = Path("page.md")) -> dict:
     return numbers
 
 
+def figure_caption(metadata: dict, page: Page):
+    """The Markdown that captions a code cell's figure in Colab, "**Figure 3.1.** The caption.",
+    from the cell's ``mystnb.figure`` metadata; None when the cell declares no figure caption."""
+    figure = ((metadata or {}).get("mystnb") or {}).get("figure") or {}
+    caption = str(figure.get("caption") or "").strip()
+    if not caption:
+        return None
+    name = figure.get("name")
+    number = page.figures.get(name) if name else None
+    if name and number is None:
+        raise ValueError(f"{page.where}: figure {name} has a caption but no number")
+    text = convert(caption, page).strip()
+    return f"**Figure {number}.** {text}" if number else f"**Figure.** {text}"
+
+
 def _outside_code(text: str) -> str:
     """``text`` with the lines of code blocks (plain fences, code cells) blanked.
 
@@ -120,6 +140,13 @@ def _plain(latex: str) -> str:
 @functools.lru_cache(maxsize=4)
 def bibliography(bib_path: Path) -> dict:
     """{key: (author-year label, link or None)} from a BibTeX file."""
+    return {key: (f"{who}, {year}", link) for key, (who, year, link) in references(bib_path).items()}
+
+
+@functools.lru_cache(maxsize=4)
+def references(bib_path: Path) -> dict:
+    """{key: (authors as the text names them, year, link or None)} from a BibTeX file:
+    "Tarun et al.", "Cao and Yang" or "Welch"; the link is the DOI's address, else the URL."""
     from pybtex.database import parse_file
 
     entries = {}
@@ -139,19 +166,24 @@ def bibliography(bib_path: Path) -> dict:
             link = "https://doi.org/" + entry.fields["doi"].strip()
         elif entry.fields.get("url"):
             link = entry.fields["url"].strip()
-        entries[key] = (f"{who}, {entry.fields['year'].strip()}", link)
+        entries[key] = (who, entry.fields["year"].strip(), link)
     return entries
 
 
-def cite(keys: str, page: Page) -> str:
-    bib = bibliography(page.root / "book" / "references.bib")
+def cite(keys: str, page: Page, textual: bool = False) -> str:
+    """A parenthetical citation "(Tarun et al., 2023)", or with ``textual`` (``{cite:t}``) one
+    that names the authors in the sentence: "Tarun et al. (2023)"; each linked when it can be."""
+    bib = references(page.root / "book" / "references.bib")
     parts = []
     for key in (k.strip() for k in keys.split(",")):
         if key not in bib:
             raise ValueError(f"{page.where}: {{cite}}`{key}` is not in book/references.bib")
-        label, link = bib[key]
-        parts.append(f"[{label}]({link})" if link else label)
-    return "(" + "; ".join(parts) + ")"
+        who, year, link = bib[key]
+        if textual:
+            parts.append(f"[{who} ({year})]({link})" if link else f"{who} ({year})")
+        else:
+            parts.append(f"[{who}, {year}]({link})" if link else f"{who}, {year}")
+    return "; ".join(parts) if textual else "(" + "; ".join(parts) + ")"
 
 
 # --- links to other pages --------------------------------------------------------------------
@@ -179,10 +211,15 @@ def doc_link(body: str, page: Page) -> str:
 
 # --- equations -------------------------------------------------------------------------------
 
-def eq_reference(label: str, page: Page) -> str:
+def eq_reference(label: str, page: Page, after_the_word: bool = False) -> str:
+    """"equation (8.1)"; only "(8.1)" where the text already says "equation" before the role."""
     if label not in page.equations:
         raise ValueError(f"{page.where}: {{eq}}`{label}` names no labelled equation of this page")
-    return f"equation ({page.equations[label]})"
+    number = f"({page.equations[label]})"
+    return number if after_the_word else f"equation {number}"
+
+
+_THE_WORD_EQUATION = re.compile(r"\b[Ee]quations?\s+$")
 
 
 def _tag_equation(match: re.Match, page: Page) -> str:
@@ -241,10 +278,13 @@ def inline(text: str, page: Page) -> str:
         name, body = match["name"], match["body"]
         if name in ("cite", "cite:p"):
             return cite(body, page)
+        if name == "cite:t":
+            return cite(body, page, textual=True)
         if name == "doc":
             return doc_link(body, page)
         if name == "eq":
-            return eq_reference(body.strip(), page)
+            before = match.string[max(0, match.start() - 20):match.start()]
+            return eq_reference(body.strip(), page, bool(_THE_WORD_EQUATION.search(before)))
         if name == "numref":
             label = body.strip()
             if label not in page.figures:

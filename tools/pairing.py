@@ -5,7 +5,8 @@
 
 Writing does two things: every page's first cell gets the install lines generated from the
 version and the repository address (tools/release.py), and every .md chapter gets a .ipynb
-copy with outputs stripped and its Markdown made Colab-clean (tools/colab_markdown.py). The
+copy with outputs stripped, its Markdown made Colab-clean and each figure's caption in a Markdown
+cell under the cell that draws it (tools/colab_markdown.py). The
 .ipynb is an export, not a jupytext pair: edit the .md, then run `make sync`.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+from pixelsecurer_lib._io import atomic_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -25,6 +27,7 @@ import release  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("book/*.md", "book/assignments/*.md")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+CAPTION_TAG = "figure-caption"      # the Markdown cell that carries a figure's caption in Colab
 
 
 def markdown_sources():
@@ -50,16 +53,28 @@ def expected_notebook(md: Path) -> nbformat.NotebookNode:
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
                    "language_info": {"name": "python"},
                    "colab": {"provenance": []}}
-    for i, cell in enumerate(nb.cells):
-        keep = {k: v for k, v in cell.metadata.items() if k == "tags"}
-        cell.metadata = keep
-        cell["id"] = f"cell-{i}"
+    cells = []
+    for cell in nb.cells:
+        caption = colab_markdown.figure_caption(cell.metadata, page) if cell.cell_type == "code" else None
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
         elif cell.cell_type == "markdown":
             cell.source = colab_markdown.convert(cell.source, page)
+        cells.append(cell)
+        if caption:                     # the figure's words, right under the figure it draws
+            cells.append(nbformat.v4.new_markdown_cell(caption, metadata={"tags": [CAPTION_TAG]}))
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"
+    nb.cells = cells
     return nb
+
+
+def captions(nb) -> list:
+    """The figure captions a Colab copy shows: the source of each cell tagged as a caption."""
+    return ["".join(cell.source) for cell in nb.cells
+            if cell.cell_type == "markdown" and CAPTION_TAG in cell.metadata.get("tags", [])]
 
 
 def _dump(nb) -> str:
@@ -87,9 +102,8 @@ def write_all():
     release.write_all(ROOT)
     for md in markdown_sources():
         target = md.with_suffix(".ipynb")
-        tmp = target.with_suffix(".ipynb.tmp")
-        tmp.write_text(_dump(expected_notebook(md)))
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            tmp.write_text(_dump(expected_notebook(md)))
 
 
 if __name__ == "__main__":

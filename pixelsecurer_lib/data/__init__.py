@@ -39,13 +39,17 @@ def load_dataset(profile=None, root=None, progress: bool = True) -> AgeData:
 
     ``root`` names a real AgeDB folder, or is ``"synthetic"``; when it is None,
     ``PIXELSECURER_AGEDB`` is used if set. Otherwise the synthetic AgeDB-shaped set for the
-    profile is generated (once) and read with the same reader.
+    profile is generated (once) and read with the same reader, then keyed by what defines it
+    when the release's reference confirms it (``data.reference``).
     """
     profile: Profile = get_profile(profile)
     root = resolve_data_root(root)
     if root is not None:
         return load_folder(root, image_size=profile.data.image_size, source="agedb",
                            progress=progress)
+    from .reference import identify
+
     folder = ensure_synthetic(profile.data.subjects, profile.data.synth_size, progress=progress)
-    return load_folder(folder, image_size=profile.data.image_size, source="synthetic",
+    data = load_folder(folder, image_size=profile.data.image_size, source="synthetic",
                        progress=progress)
+    return identify(data, SYNTHETIC_SEED, profile.data.subjects, profile.data.synth_size)

@@ -185,6 +185,7 @@ class AgeData:
     filenames: np.ndarray
     fingerprint: str
     predefined_split: Optional[np.ndarray] = None   # 'train'/'val'/'test' per image (agedb.csv)
+    identity_note: Optional[str] = None   # why a synthetic set is keyed by its bytes (reference)
     identities: np.ndarray = field(init=False)
 
     def __post_init__(self):

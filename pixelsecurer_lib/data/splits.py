@@ -145,6 +145,20 @@ class ForgetSet:
     val_forget: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     val_retain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
+    @property
+    def train(self) -> np.ndarray:
+        """D = D_f ∪ D_r: the training part, D_f's images first, then D_r's."""
+        return np.concatenate([self.forget, self.retain])
+
+    def mask(self, size: int) -> np.ndarray:
+        """A boolean mask over ``size`` images (a whole data set) that is True on D_f."""
+        if size <= int(self.train.max(initial=-1)):
+            raise ValueError(f"mask size {size} is too small for forget set {self.spec}: "
+                             f"expected at least {int(self.train.max()) + 1} images")
+        flags = np.zeros(size, dtype=bool)
+        flags[self.forget] = True
+        return flags
+
     def key(self) -> dict:
         return {"spec": str(self.spec), "forget": len(self.forget), "retain": len(self.retain),
                 "identities": list(self.identities)}

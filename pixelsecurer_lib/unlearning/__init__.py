@@ -1,61 +1,59 @@
-"""Unlearning methods: each module has ``unlearn(original, data, forget, profile, seed, ...)``.
+"""Unlearning methods, each one registered object (chapters 05-08; see ``base.Method``).
 
-``METHODS`` maps a method name to its function; each method's module also owns its
-``Hyperparameters`` (reference values, the profile's departures, checked once) and may declare
-``prerequisites(hp)``, the models it needs before it runs (Blindspot: its model B). ``original``
-is not a method (it is the model before unlearning) but experiments list it beside them.
+Importing this package registers every method, in the order below; that order is the order of
+every table and figure. Everything a caller needs about the methods is read from the registry:
+
+* :func:`names` -- every registered name (``original`` and ``retrain`` included, since every
+  comparison lists them), or only those that edit A(D) (``edits_original=True``), or those of
+  the default comparison;
+* :func:`labels`, :func:`colors` -- how tables and figures name and draw them;
+* :func:`configured` -- a method with its checked hyperparameters under a profile;
+* :func:`cost_ratio` -- its counted training work against retraining's.
+
+Adding a method is one new module here (a ``Hyperparameters`` dataclass and a ``Method``
+subclass decorated with ``@register``), its import below, and its test: see the README's
+"Adding a method".
 """
-from . import amnesiac, blindspot, finetune, neggrad, retrain
-from .base import Hyperparameters, Prerequisite  # noqa: F401
+from typing import Dict, List
 
-MODULES = {"retrain": retrain, "finetune": finetune, "amnesiac": amnesiac,
-           "blindspot": blindspot, "neggrad": neggrad}
-METHODS = {name: module.unlearn for name, module in MODULES.items()}
-
-METHOD_LABELS = {
-    "original": "Original",
-    "retrain": "Retrain (exact)",
-    "finetune": "Fine-tune",
-    "amnesiac": "Gaussian amnesiac",
-    "blindspot": "Blindspot",
-    "neggrad": "NegGrad+",
-}
+from . import original, retrain, finetune, amnesiac, blindspot, neggrad  # noqa: F401 (registers)
+from .base import Hyperparameters, Method, Prerequisite, method_class, registered  # noqa: F401
 
 
-def module_of(name: str):
-    """The module of a method (ValueError listing the valid names otherwise)."""
-    key = str(name).strip().lower()
-    if key not in MODULES:
-        raise ValueError(f"unknown method {name!r}: expected one of {', '.join(MODULES)}")
-    return MODULES[key]
+def names(edits_original=None, default_only: bool = False) -> List[str]:
+    """Registered method names in registration order; ``edits_original`` True/False keeps only
+    the methods that do (or do not) start from A(D); ``default_only`` keeps the default
+    comparison of the CLI and ``run_experiment``."""
+    return [name for name, cls in registered().items()
+            if (edits_original is None or cls.edits_original == edits_original)
+            and (not default_only or cls.in_default_comparison)]
 
 
-def get_method(name: str):
-    """The ``unlearn`` function of a method; ValueError listing the valid names otherwise."""
-    return module_of(name).unlearn
+def labels() -> Dict[str, str]:
+    """How the book names each method in tables and figures."""
+    return {name: cls.label for name, cls in registered().items()}
+
+
+def colors() -> Dict[str, str]:
+    """Each method's colour in the book's figures."""
+    return {name: cls.color for name, cls in registered().items()}
+
+
+def configured(name: str, profile, **given) -> Method:
+    """The method ``name`` with the hyperparameters it runs with under ``profile``, ``given``
+    applied and every value checked (ValueError naming a bad one)."""
+    return method_class(name).configured(profile, **given)
 
 
 def hyperparameters(name: str, profile, **given) -> Hyperparameters:
     """The checked hyperparameters ``name`` runs with under ``profile``, with ``given`` applied."""
-    return module_of(name).Hyperparameters.from_profile(profile, **given)
-
-
-def hyperparameter_defaults(name: str, profile) -> dict:
-    """The hyperparameters a method uses when none are given, under ``profile``."""
-    return hyperparameters(name, profile).to_dict()
-
-
-def prerequisites(name: str, hp: Hyperparameters):
-    """The models ``name`` needs before it runs with ``hp`` (a list of Prerequisite)."""
-    declare = getattr(module_of(name), "prerequisites", None)
-    return list(declare(hp)) if declare is not None else []
+    return configured(name, profile, **given).hp
 
 
 def training_images(name: str, profile, n_forget: int, n_retain: int) -> int:
     """How many images ``name`` passes through a training step under ``profile``'s settings,
-    for a forget set of ``n_forget`` and a retain set of ``n_retain`` images: a count of work
-    that does not depend on the machine (chapters 06 and 08 compare it with the wall time)."""
-    return int(module_of(name).training_images(profile, n_forget, n_retain))
+    for a forget set of ``n_forget`` and a retain set of ``n_retain`` images (``Method``)."""
+    return int(configured(name, profile).training_images(profile, n_forget, n_retain))
 
 
 def cost_ratio(name: str, profile, n_forget: int, n_retain: int) -> float:

@@ -12,32 +12,30 @@ train briefly on the relabelled data set.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from torch import nn
 
-from ..config import Profile
 from ..data import AgeData, ForgetSet
-from ..training import fit
-from .base import Hyperparameters as _Base, boolean, hyperparameter, positive_float, positive_int
+from .base import (Hyperparameters as _Base, Method, boolean, hyperparameter, positive_float,
+                   positive_int, register)
 
 AGE_RANGE = (0.0, 101.0)
 
 
-def gaussian_labels(data: AgeData, forget: ForgetSet, seed: int = 0, clip: bool = True) -> np.ndarray:
+def gaussian_labels(data: AgeData, forget_set: ForgetSet, seed: int = 0,
+                    clip: bool = True) -> np.ndarray:
     """Targets for every image: true ages, except D_f relabelled with clipped Gaussian draws."""
-    train = np.concatenate([forget.forget, forget.retain])
+    train = forget_set.train
     mu = float(data.ages[train].mean())
     sigma = float(data.ages[train].std(ddof=1))
     rng = np.random.default_rng(seed)
-    draws = rng.normal(mu, sigma, size=len(forget.forget))
+    draws = rng.normal(mu, sigma, size=len(forget_set.forget))
     if clip:
         draws = np.clip(draws, *AGE_RANGE)
     targets = data.ages.astype(np.float32).copy()
-    targets[forget.forget] = draws
+    targets[forget_set.forget] = draws
     return targets
 
 
@@ -51,19 +49,16 @@ class Hyperparameters(_Base):
     clip: bool = hyperparameter(True, boolean, "clip the Gaussian labels to the age range")
 
 
-def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
-    """Images passed through a training step at the profile's settings: epochs over all of D."""
-    return Hyperparameters.from_profile(profile).epochs * (n_forget + n_retain)
+@register
+class GaussianAmnesiac(Method):
+    """A copy of A(D) trained on D with the L1 loss, D_f's ages replaced by Gaussian draws:
+    only the targets differ from fine-tuning."""
 
+    name = "amnesiac"
+    label = "Gaussian amnesiac"
+    color = "#2ca02c"
+    trains_on = "forget_and_retain"
+    Hyperparameters = Hyperparameters
 
-def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
-            device=None, progress: bool = True, epochs=None, lr=None, clip=None) -> nn.Module:
-    """A copy of ``original`` trained on D with D_f's labels replaced by Gaussian draws."""
-    hp = Hyperparameters.from_profile(profile, epochs=epochs, lr=lr, clip=clip)
-    model = copy.deepcopy(original)
-    targets = gaussian_labels(data, forget, seed=seed, clip=hp.clip)
-    train = np.concatenate([forget.forget, forget.retain])
-    fit(model, data, train, targets=targets, epochs=hp.epochs, lr=hp.lr,
-        batch_size=profile.training.batch_size, seed=seed, device=device,
-        crop_padding=profile.training.crop_padding, desc="Gaussian amnesiac", progress=progress)
-    return model
+    def targets(self, data, forget_set, seed):
+        return gaussian_labels(data, forget_set, seed=seed, clip=self.hp.clip)

@@ -23,11 +23,10 @@ Tarun et al. (2023). Two steps:
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,9 +34,8 @@ from torch import nn
 from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..models import build_model
-from ..training import fit
-from .base import (Hyperparameters as _Base, Prerequisite, hyperparameter, non_negative_float,
-                   optional, positive_float, positive_int)
+from .base import (Hyperparameters as _Base, Method, Prerequisite, hyperparameter,
+                   non_negative_float, optional, positive_float, positive_int, register)
 
 BLIND_SEED_OFFSET = 7919    # B's seed is the run's seed plus this prime: B and the original
                             # model never start from the same initial weights
@@ -99,28 +97,19 @@ def blindspot_loss(model: nn.Module, blind: nn.Module, x: torch.Tensor, y: torch
     return {"loss": loss, "L_r": l_r, "L_f": l_f, "L_attn": l_attn, "l_f": share}
 
 
-def train_blindspot_model(data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
+def train_blindspot_model(data: AgeData, forget_set: ForgetSet, profile: Profile, seed: int = 0,
                           device=None, epochs=None, lr=None, progress: bool = True) -> nn.Module:
     """Step 1: B, a fresh model trained briefly on D_r only, returned frozen in eval mode."""
+    from ..training import fit
+
     hp = Hyperparameters.from_profile(profile, blind_epochs=epochs, blind_lr=lr)
     blind = build_model(profile.model.architecture, profile.model.width,
                         seed=seed + BLIND_SEED_OFFSET)
-    fit(blind, data, forget.retain, epochs=hp.blind_epochs, lr=hp.blind_lr,
-        batch_size=profile.training.batch_size, seed=seed + BLIND_SEED_OFFSET, device=device,
-        crop_padding=profile.training.crop_padding, init_output=True,
-        desc="blindspot model B on D_r", progress=progress)
+    recipe = dataclasses.replace(profile.training, epochs=hp.blind_epochs, lr=hp.blind_lr,
+                                 schedule="constant", weight_decay=0.0)
+    fit(blind, data, forget_set.retain, recipe, seed=seed + BLIND_SEED_OFFSET, device=device,
+        init_output=True, desc="blindspot model B on D_r", progress=progress)
     return freeze(blind)
-
-
-def prerequisites(hp: Hyperparameters) -> List[Prerequisite]:
-    """Blindspot needs B before it runs: trained once per (data, forget set, seed, B's settings)."""
-    def train(data, forget, profile, seed, device, progress):
-        return train_blindspot_model(data, forget, profile, seed, device, epochs=hp.blind_epochs,
-                                     lr=hp.blind_lr, progress=progress)
-
-    return [Prerequisite(argument="blind", role="blindspot-model",
-                         settings={"epochs": hp.blind_epochs, "lr": hp.blind_lr},
-                         train=train, prepare=freeze)]
 
 
 def freeze(blind: nn.Module) -> nn.Module:
@@ -131,43 +120,52 @@ def freeze(blind: nn.Module) -> nn.Module:
     return blind
 
 
-def training_images(profile: Profile, n_forget: int, n_retain: int) -> int:
-    """Images passed through a training step at the profile's settings: B's epochs over D_r,
-    then the unlearning epochs over all of D (B's extra forward pass on D_f is not counted)."""
-    hp = Hyperparameters.from_profile(profile)
-    return hp.blind_epochs * n_retain + hp.epochs * (n_forget + n_retain)
+@register
+class Blindspot(Method):
+    """A copy of A(D) trained on D with the Blindspot loss against the frozen model B: the
+    loss and the prerequisite B are what differ."""
 
+    name = "blindspot"
+    label = "Blindspot"
+    color = "#d62728"
+    trains_on = "forget_and_retain"
+    Hyperparameters = Hyperparameters
 
-def unlearn(original: nn.Module, data: AgeData, forget: ForgetSet, profile: Profile, seed: int = 0,
-            device=None, progress: bool = True, lam=None, k: Optional[int] = None, epochs=None,
-            lr=None, blind_epochs=None, blind_lr=None, blind: Optional[nn.Module] = None,
-            log: Optional[list] = None) -> nn.Module:
-    """Blindspot unlearning of ``original``; ``lam`` (lambda) and ``k`` as in the module doc.
+    def prerequisites(self) -> List[Prerequisite]:
+        """B, trained once per (data, forget set, seed, B's settings)."""
+        hp = self.hp
 
-    ``blind`` reuses an already trained blindspot model (else B is trained here with
-    ``blind_epochs`` and ``blind_lr``); ``log`` (a list) receives the loss parts of every batch.
-    """
-    hp = Hyperparameters.from_profile(profile, lam=lam, k=k, epochs=epochs, lr=lr,
-                                      blind_epochs=blind_epochs, blind_lr=blind_lr)
-    lam, k = hp.lam, hp.k
-    check_blocks(original, k)
-    if blind is None:
-        blind = train_blindspot_model(data, forget, profile, seed, device,
-                                      epochs=hp.blind_epochs, lr=hp.blind_lr, progress=progress)
-    model = copy.deepcopy(original)
-    is_forget_all = np.zeros(len(data), dtype=bool)
-    is_forget_all[forget.forget] = True
+        def train(data, forget_set, profile, seed, device, progress):
+            return train_blindspot_model(data, forget_set, profile, seed, device,
+                                         epochs=hp.blind_epochs, lr=hp.blind_lr,
+                                         progress=progress)
 
-    def loss_fn(m, x, y, batch_idx):
-        flags = torch.from_numpy(is_forget_all[batch_idx]).to(x.device)
-        blind.to(x.device)
-        parts = blindspot_loss(m, blind, x, y, flags, lam, k)
-        if log is not None:
-            log.append({name: float(v.detach()) for name, v in parts.items()})
-        return parts["loss"]
+        def images(profile, n_forget, n_retain):
+            return hp.blind_epochs * n_retain      # B's extra forward pass on D_f is not counted
 
-    train = np.concatenate([forget.forget, forget.retain])
-    fit(model, data, train, epochs=hp.epochs, lr=hp.lr, batch_size=profile.training.batch_size,
-        seed=seed, device=device, crop_padding=profile.training.crop_padding, loss_fn=loss_fn,
-        desc="Blindspot unlearning", progress=progress)
-    return model
+        return [Prerequisite(argument="blind", role="blindspot-model",
+                             settings={"epochs": hp.blind_epochs, "lr": hp.blind_lr},
+                             train=train, images=images, prepare=freeze)]
+
+    def train(self, original, data, split, forget_set, profile, seed, device=None,
+              progress=True, **needed):
+        """Refuse a k larger than the model's number of blocks, then the common path."""
+        check_blocks(original, self.hp.k)
+        return super().train(original, data, split, forget_set, profile, seed, device=device,
+                             progress=progress, **needed)
+
+    def loss(self, data, forget_set, blind: nn.Module, log: Optional[list] = None):
+        """The loss of the module doc against ``blind``; ``log`` (a list) receives the loss
+        parts of every batch."""
+        lam, k = self.hp.lam, self.hp.k
+        is_forget = forget_set.mask(len(data))
+
+        def loss_fn(model, x, y, batch_idx):
+            flags = torch.from_numpy(is_forget[batch_idx]).to(x.device)
+            blind.to(x.device)
+            parts = blindspot_loss(model, blind, x, y, flags, lam, k)
+            if log is not None:
+                log.append({name: float(v.detach()) for name, v in parts.items()})
+            return parts["loss"]
+
+        return loss_fn
