@@ -8,7 +8,8 @@ images, so a later chapter does not predict again what an earlier one did (the r
 the predictions its chapters make with the shipped models, too).
 
 The key is a hash of the whole spec, which names everything that determines the weights:
-data fingerprint (a hash of every image's bytes), split, forget spec, profile, model,
+data fingerprint (for the synthetic set its identity once its pixels match the release's
+reference, ``data.reference``; else a hash of every image's bytes), split, forget spec, profile, model,
 hyperparameters, seed, and ``TRAINING_CODE_VERSION``. Files are written under a temporary
 name and renamed, with a SHA-256 checksum beside them. Nothing loaded can run code: weights
 are read with ``torch.load(weights_only=True)`` and predictions with

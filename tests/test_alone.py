@@ -39,6 +39,10 @@ def test_the_environment_holds_only_colabs_packages_and_the_wheel(run):
     assert not names & {"jupyter-book", "jupytext", "pytest", "nbval", "pyyaml", "playwright"}, names
     installed = site / "pixelsecurer_lib"
     assert installed.is_dir() and not installed.is_symlink()
+    # the wheel carries the shipped checkpoints' data reference (without it they never load)
+    source = release.ROOT / "pixelsecurer_lib" / "checkpoints" / "data"
+    assert sorted(p.name for p in (installed / "checkpoints" / "data").glob("*.npz")) == \
+        sorted(p.name for p in source.glob("*.npz"))
 
 
 def test_the_chapter_trained_into_the_empty_cache_and_wrote_nothing_beside_it(run):
