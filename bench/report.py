@@ -329,9 +329,12 @@ def alone_report(a) -> list:
              f"{p.get('date')}, {p.get('machine')}. The release's shipped checkpoints are used "
              "where their spec matches; nothing else is cached. Target (issue 14): about "
              f"{ALONE_TARGET_S} s per chapter on 2 cores, the first printed result (the setup "
-             f"cell's line) within {ALONE_FIRST_TARGET_S} s. nbclient sometimes never sees a "
-             "widget cell finish (jupyter/nbclient#312); such a run is timed out and the chapter "
-             "run again from an empty folder and cache, and the error column says so.", "",
+             f"cell's line) within {ALONE_FIRST_TARGET_S} s. A headless run could miss a widget "
+             "cell's reply until the cell timeout (jupyter/nbclient#312: nbclient writes to the "
+             "kernel for an Output widget while it awaits that reply); the chapters now redraw "
+             "through display handles instead of interact, and the harness polls in half-second "
+             "slices. A run that still times out is run again from an empty folder and cache, "
+             "and the error column says so.", "",
              "| chapter | whole chapter (s) | first cell (s) | slowest cell (s) | within target | error |",
              "|---|---|---|---|---|---|"]
     for name, r in a["chapters"].items():

@@ -372,8 +372,10 @@ def bench_alone(profile: str = "cpu") -> dict:
         out = {"profile": profile, "prepare_s": time.perf_counter() - start, "chapters": {},
                "provenance": provenance()}
         for notebook in sorted((ROOT / "book").glob("*.ipynb")):
-            # nbclient sometimes never sees a widget cell finish (jupyter/nbclient#312: kernel
-            # and client both idle); such a run is timed out and the chapter run again, cold.
+            # Cause of the old stalls: nbclient answered ipywidgets' Output widget on the shell
+            # socket while awaiting the cell's reply there, and sometimes missed the reply
+            # (jupyter/nbclient#312). The chapters no longer use interact and alone.py polls in
+            # slices; a run that still times out is run again, cold, and the report says so.
             for attempt in range(1, ALONE_ATTEMPTS + 1):
                 shutil.rmtree(work / notebook.stem, ignore_errors=True)
                 result = alone.run_notebook(python, notebook, work / notebook.stem, profile,

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -83,7 +84,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     target = Path(target)
     ensure_folder(target.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        # the name is bounded: a legal 255-character target name still leaves room
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".tmp",
+                                   dir=target.parent)
     except OSError as exc:
         raise storage_error(target.parent, exc, f"write {target.name} into this folder") from None
     os.close(fd)
@@ -135,8 +138,30 @@ def read_verified(target: Path, read: Callable[[Path], object]):
 
 
 def save_tensors(payload: dict, target: Path) -> None:
-    """Store a dict of tensors and plain values (str, numbers, lists, dicts) with a checksum."""
-    write_verified(target, lambda tmp: torch.save(payload, tmp))
+    """Store a dict of tensors and plain values (str, numbers, lists, dicts) with a checksum.
+
+    ``torch.save`` reports a write that fails part-way (a full disk) as a RuntimeError of its
+    zip writer, not as an OSError: it becomes the same one-sentence StorageError."""
+    def write(tmp):
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:
+            free = _free_bytes(Path(tmp).parent)
+            if free is not None and free < (1 << 20):
+                raise storage_error(target, OSError(errno.ENOSPC, "full"), "write the file") \
+                    from None
+            first = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else "no reason"
+            raise StorageError(f"{target}: cannot write the file (it was not written completely: "
+                               f"{first})") from None
+
+    write_verified(target, write)
+
+
+def _free_bytes(folder: Path) -> Optional[int]:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def load_tensors(target: Path, fmt: str) -> dict:
@@ -181,11 +206,12 @@ def load_array(target: Path, shape: Optional[tuple] = None, dtype=None) -> np.nd
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, busy: Optional[str] = None) -> Iterator[None]:
     """An exclusive advisory lock (POSIX ``flock``) so two processes don't build the same file.
 
     Only writers take it: readers rely on atomic renames. StorageError if the lock file cannot
-    be created (a read-only cache folder).
+    be created (a read-only cache folder). With ``busy`` (a sentence), a lock that another
+    process holds is not waited for: ValueError(busy) at once.
     """
     path = Path(path)
     ensure_folder(path.parent)
@@ -199,7 +225,13 @@ def file_lock(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise storage_error(path.parent, exc, "store new results in this cache folder") from None
     with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        if busy is None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        else:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(busy) from None
         try:
             yield
         finally:

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._io import CorruptFile, file_lock, load_array, load_tensors, save_array, save_tensors
+from ._io import (CorruptFile, StorageError, file_lock, load_array, load_tensors, save_array,
+                  save_tensors)
 from .config import cache_dir, use_shipped_checkpoints
 
 TRAINING_CODE_VERSION = 5
@@ -168,6 +169,7 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
                 return _load_model(path, spec, key, build)   # another process trained it
             except CorruptFile as exc:
                 warnings.warn(f"ignoring cached model ({exc}); retraining", stacklevel=2)
+        _remove_leftovers(path)             # of a writer killed mid-save, under this lock
         model = build()
         start = time.perf_counter()
         result = dict(train(model) or {})
@@ -176,17 +178,48 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
         history = result.pop("history", [])
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         meta = {"spec": spec, "seconds": seconds, "history": history, "extra": result}
-        save_tensors({"format": MODEL_FORMAT, "meta": json.dumps(meta, default=float),
-                      "state_dict": state}, path)
-        return TrainedModel(model=model, spec=spec, key=key, seconds=seconds, history=history,
-                            extra=result, from_cache=False, path=path)
+        forget_predictions(key)             # any kept for an earlier model of this key
+        trained = TrainedModel(model=model, spec=spec, key=key, seconds=seconds, history=history,
+                               extra=result, from_cache=False, path=path)
+        try:
+            save_tensors({"format": MODEL_FORMAT, "meta": json.dumps(meta, default=float),
+                          "state_dict": state}, path)
+        except StorageError as exc:         # full disk, read-only folder: keep it in memory
+            warnings.warn(f"model not cached ({exc}); it is used from memory", stacklevel=2)
+            trained.path = None
+        return trained
 
 
-def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+def _remove_leftovers(target: Path) -> None:
+    """Temporary files that a writer of ``target`` killed mid-save left behind (the caller holds
+    the lock of ``target``, so no live writer owns them)."""
+    for pattern in (f".{target.name[:100]}.*.tmp", f".{target.name[:93]}.sha256.*.tmp"):
+        for leftover in target.parent.glob(pattern):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+
+
+def forget_predictions(model_key: str) -> None:
+    """Remove the cached predictions of the model ``model_key``: a model trained again (its file
+    was damaged) may differ from the one they were made with (another thread count, another
+    CPU), so they would no longer be its predictions."""
+    folder = cache_dir() / "predictions"
+    for path in folder.glob(f"{model_key}-*"):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray],
+                       shipped_model: bool = True) -> np.ndarray:
     """``count`` predictions stored under ``key`` (``cache/predictions/KEY.npy``), or computed
     by ``compute()`` and stored. A file that fails its checksum, has another length or holds
     non-finite values is recomputed with a warning. When the cache folder cannot be written,
-    the predictions are still returned (just not kept)."""
+    the predictions are still returned (just not kept). The release's shipped predictions are
+    used only for a model loaded from the shipped checkpoints (``shipped_model``)."""
     path = cache_dir() / "predictions" / f"{key}.npy"
     if path.exists():
         try:
@@ -194,7 +227,7 @@ def cached_predictions(key: str, count: int, compute: Callable[[], np.ndarray]) 
         except CorruptFile as exc:
             warnings.warn(f"ignoring cached predictions ({exc}); predicting again", stacklevel=2)
     shipped = SHIPPED_CHECKPOINTS / "predictions" / f"{key}.npy"
-    if _may_use_shipped(shipped):                   # a shipped model's predictions, on the same images
+    if shipped_model and _may_use_shipped(shipped):                   # a shipped model's predictions, on the same images
         try:
             return load_array(shipped, shape=(count,), dtype=np.float32)
         except CorruptFile as exc:

@@ -153,6 +153,7 @@ def _cmd_sweep(args) -> int:
     if out is not None:
         write_json(payload, out)
         journal.unlink(missing_ok=True)
+        journal.with_name(journal.name + ".lock").unlink(missing_ok=True)
         print(f"wrote {out}")
     return 0
 

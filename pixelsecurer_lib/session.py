@@ -16,6 +16,7 @@ model are registered methods like the others.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Optional
 
@@ -44,6 +45,7 @@ class ChapterContext:
     _split: Optional[Split] = field(default=None, repr=False)
     _forget: Dict[str, ForgetSet] = field(default_factory=dict, repr=False)
     _predictions: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _in_memory: Dict[str, TrainedModel] = field(default_factory=dict, repr=False)
 
     # -- data ---------------------------------------------------------------------------
     @property
@@ -149,7 +151,15 @@ class ChapterContext:
         def build():
             return build_model(self.profile.model.architecture, self.profile.model.width)
 
-        trained = get_or_train(spec, build, fit_into)
+        memo = json.dumps(spec, sort_keys=True, default=str)
+        trained = self._in_memory.get(memo)
+        if trained is None:
+            trained = get_or_train(spec, build, fit_into)
+            if not trained.from_cache:          # predictions kept for an earlier model of it
+                for key in [k for k in self._predictions if k.startswith(trained.key)]:
+                    del self._predictions[key]
+            if trained.path is None:            # not stored (full disk): kept for this run
+                self._in_memory[memo] = trained
         trained.model.to(self.device).eval()
         return trained
 
@@ -170,7 +180,8 @@ class ChapterContext:
         key = f"{model.key}-{hashlib.sha1(indices.tobytes()).hexdigest()[:16]}"
         if key not in self._predictions:
             self._predictions[key] = cached_predictions(key, len(indices),
-                                                        lambda: compute(model.model))
+                                                        lambda: compute(model.model),
+                                                        shipped_model=model.shipped)
         return self._predictions[key].copy()
 
     def describe(self) -> str:

@@ -23,6 +23,7 @@ a crash loses only the tasks that were running.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import pandas as pd
+
+from ._io import file_lock
 
 ENGINES = ("local", "ray")
 TIMING_FIELDS = ("seconds", "seconds_over_retrain")   # wall times: differ between runs
@@ -68,15 +71,27 @@ def sweep_tasks(forgets: Sequence[str], seeds: Sequence[int],
     return [(str(f), int(s), str(m)) for f in forgets for s in seeds for m in methods]
 
 
-@lru_cache(maxsize=4)
-def _context(profile: str, data_root: Optional[str], device: Optional[str], cache: str):
-    """One chapter context per worker process and configuration (data decoded once)."""
+def _load_context(profile: str, data_root: Optional[str], device: Optional[str], cache: str):
+    """A chapter context for this configuration, its data read (and fingerprinted) now."""
     from .config import use_cache_dir
     from .session import setup_chapter
 
     use_cache_dir(cache)
     return setup_chapter(seed=0, profile=profile, device=device,
                          data_root=data_root or "synthetic", progress=False, verbose=False)
+
+
+@lru_cache(maxsize=4)
+def _context(profile: str, data_root: Optional[str], device: Optional[str], cache: str,
+             data_fingerprint: str):
+    """One chapter context per worker process, configuration and data version (data decoded
+    once); ValueError when the folder no longer holds the data the sweep started on."""
+    ctx = _load_context(profile, data_root, device, cache)
+    if ctx.data.fingerprint != data_fingerprint:
+        raise ValueError(f"the data at {data_root or 'synthetic'} changed during the sweep "
+                         f"(fingerprint {data_fingerprint} -> {ctx.data.fingerprint}); run the "
+                         "sweep again")
+    return ctx
 
 
 def run_task(config: Dict, forget: str, seed: int, method: str) -> Dict:
@@ -88,7 +103,7 @@ def run_task(config: Dict, forget: str, seed: int, method: str) -> Dict:
     if torch.get_num_threads() != config["threads"]:
         torch.set_num_threads(config["threads"])
     ctx = _context(config["profile"], config.get("data_root"), config.get("device"),
-                   config["cache"])
+                   config["cache"], config["data_fingerprint"])
     df = run_experiment(forget, methods=[method], seeds=[seed], ctx=ctx, progress=False)
     return clean_rows(df.to_dict("records"))[0]
 
@@ -124,6 +139,8 @@ def map_tasks(fn: Callable, tasks: Sequence[tuple], engine: str = "local", *,
 
 def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None):
     """Import Ray with its usage reporting off and start (or join) it; the ``ray`` module."""
+    if address:
+        check_address(address)             # before Ray, which would wait minutes for nothing
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")     # never phone home
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
@@ -148,7 +165,31 @@ def _map_ray(fn, tasks, *, max_retries, address, num_cpus):
         try:
             yield task, ray.get(done[0]), None
         except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
-            yield task, None, exc
+            yield task, None, getattr(exc, "cause", None) or exc   # the task's own error
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: its type and the first line of its message (a remote traceback,
+    coloured or not, is left out)."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once a Ray address where nothing answers (Ray itself would wait for minutes)."""
+    import socket
+
+    rest = address.split("://", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address {address}: expected host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(f"--address {address}: nothing answers there ({exc.strerror or exc}); "
+                         "expected a running Ray cluster") from None
 
 
 # -- the sweep --------------------------------------------------------------------------------
@@ -195,22 +236,58 @@ def sweep_config(forgets: Iterable[str], methods=None, seeds=1, *, profile=None,
 
 
 def _config_key(config: Dict) -> str:
-    stable = {k: config[k] for k in ("forgets", "methods", "seeds", "profile", "data_root",
-                                     "device", "threads")}
+    stable = {k: config.get(k) for k in ("forgets", "methods", "seeds", "profile", "data_root",
+                                         "data_fingerprint", "device", "threads")}
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:16]
 
 
+ROW_FIELDS = ("forget", "method", "seed", "retain_mae", "forget_mae", "test_retain_mae",
+              "test_forget_mae", "w1_to_retrain", "noise_floor_w1", "seconds")
+
+
+def _row_digest(row: Dict) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _journal_entry(line: bytes, key: str):
+    """``((forget, seed, method), row)`` of one journal line of this configuration; None for
+    another configuration's; ValueError for a line that is damaged, malformed or edited."""
+    entry = json.loads(line.decode("utf-8"))
+    if not isinstance(entry, dict) or "config" not in entry:
+        raise ValueError("not a journal entry")
+    if entry.get("config") != key:
+        return None
+    row, task = entry["row"], (entry["forget"], entry["seed"], entry["method"])
+    if not isinstance(row, dict) or any(field not in row for field in ROW_FIELDS) \
+            or (row["forget"], row["seed"], row["method"]) != task \
+            or entry.get("digest") != _row_digest(row):
+        raise ValueError("not a result row of its task, or edited")
+    return (str(task[0]), int(task[1]), str(task[2])), row
+
+
 def _read_journal(path: Optional[Path], key: str) -> Dict[Tuple[str, int, str], Dict]:
+    """The finished rows of this configuration in the journal. A line cut short by a crash,
+    damaged, malformed or edited (each row carries a digest) is left out with one warning:
+    its task runs again."""
     done: Dict[Tuple[str, int, str], Dict] = {}
     if path is None or not path.exists():
         return done
-    for line in path.read_text().splitlines():
+    unusable = 0
+    for line in path.read_bytes().splitlines():
+        if not line.strip():
+            continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue                      # a line cut short by a crash
-        if entry.get("config") == key:
-            done[(entry["forget"], int(entry["seed"]), entry["method"])] = entry["row"]
+            found = _journal_entry(line, key)
+        except (ValueError, KeyError, TypeError):   # UnicodeDecodeError and JSON errors too
+            unusable += 1
+            continue
+        if found is not None:
+            done[found[0]] = found[1]
+    if unusable:
+        import warnings
+
+        warnings.warn(f"{path}: {unusable} journal line(s) cut short, damaged or edited were "
+                      "left out; their tasks run again", stacklevel=3)
     return done
 
 
@@ -221,46 +298,67 @@ def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, da
               cache=None) -> Dict:
     """Run every (forget, seed, method) task on ``engine``; the sweep's JSON payload.
 
-    ``seeds`` is a count (0..n-1) or a list. The payload has ``config``, ``results`` (rows in
-    spec, seed, method order), ``noise_floor_w1`` (per spec), ``summary`` and ``comparisons``
-    (per spec, when there are several seeds) and ``timing``. ``SweepFailed`` names the tasks
-    that failed after their retries (the journal keeps the others).
+    ``seeds`` is a count (0..n-1) or a list. The payload has ``config`` (with the data's
+    fingerprint), ``results`` (rows in spec, seed, method order), ``noise_floor_w1`` (per spec),
+    ``summary`` and ``comparisons`` (per spec, when there are several seeds) and ``timing``.
+    The journal resumes only a sweep of the same configuration on the same data, and only one
+    sweep may write it at a time (ValueError at once for a second). ``SweepFailed`` names the
+    tasks that failed after their retries (the journal keeps the others).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
-    config = sweep_config(forgets, methods, seeds, profile=profile, data_root=data_root,
-                          device=device, threads=threads, cache=cache)
-    forgets, methods, seeds = config["forgets"], config["methods"], config["seeds"]
-    key = _config_key(config)
-    tasks = sweep_tasks(forgets, seeds, methods)
+    config = with_data_fingerprint(sweep_config(forgets, methods, seeds, profile=profile,
+                                                data_root=data_root, device=device,
+                                                threads=threads, cache=cache))
+    tasks = sweep_tasks(config["forgets"], config["seeds"], config["methods"])
     journal = Path(journal) if journal is not None else None
-    rows = _read_journal(journal, key)
-    todo = [t for t in tasks if t not in rows]
-    start = time.perf_counter()
-    failures = []
-    handle = open(journal, "a") if journal is not None else None
-    try:
-        for task, row, error in map_tasks(run_task, [(config, *t) for t in todo],
-                                          engine, max_retries=max_retries, address=address,
-                                          num_cpus=num_cpus):
-            task = task[1:]
-            if error is not None:
-                failures.append(f"{task[0]} seed {task[1]} {task[2]}: {error}")
-                continue
-            rows[task] = row
-            if handle is not None:
-                handle.write(json.dumps({"config": key, "forget": task[0], "seed": task[1],
-                                         "method": task[2], "row": row}) + "\n")
-                handle.flush()
-    finally:
-        if handle is not None:
-            handle.close()
+    busy = f"{journal}: another sweep is writing this journal; wait for it or choose another --json"
+    with (file_lock(journal.with_name(journal.name + ".lock"), busy=busy) if journal is not None
+          else contextlib.nullcontext()):
+        rows = _read_journal(journal, _config_key(config))
+        todo = [t for t in tasks if t not in rows]
+        start = time.perf_counter()
+        failures = _run_tasks(config, todo, rows, journal, engine, max_retries=max_retries,
+                              address=address, num_cpus=num_cpus)
     wall = time.perf_counter() - start
     if failures:
         raise SweepFailed(f"{len(failures)} of {len(tasks)} sweep tasks failed (finished ones "
                            f"are kept in the journal): " + "; ".join(failures))
     return _payload(config, [rows[t] for t in tasks], engine, address, wall, len(todo),
                     len(tasks) - len(todo))
+
+
+def with_data_fingerprint(config: Dict) -> Dict:
+    """``config`` with the fingerprint of the data it runs on, read now (a folder changed since
+    an earlier sweep in this process is read again)."""
+    ctx = _load_context(config["profile"], config.get("data_root"), config.get("device"),
+                        config["cache"])
+    return {**config, "data_fingerprint": ctx.data.fingerprint}
+
+
+def _run_tasks(config, todo, rows, journal, engine, **engine_options) -> List[str]:
+    """Run ``todo``, putting each finished row into ``rows`` and the journal at once; the
+    failures, one line each."""
+    key = _config_key(config)
+    failures = []
+    handle = open(journal, "a") if journal is not None else None
+    try:
+        for task, row, error in map_tasks(run_task, [(config, *t) for t in todo], engine,
+                                          **engine_options):
+            task = task[1:]
+            if error is not None:
+                failures.append(f"{task[0]} seed {task[1]} {task[2]}: {one_line(error)}")
+                continue
+            rows[task] = row
+            if handle is not None:
+                handle.write(json.dumps({"config": key, "forget": task[0], "seed": task[1],
+                                         "method": task[2], "row": row,
+                                         "digest": _row_digest(row)}) + "\n")
+                handle.flush()
+    finally:
+        if handle is not None:
+            handle.close()
+    return failures
 
 
 def _payload(config, rows, engine, address, wall, ran, resumed) -> Dict:
@@ -284,11 +382,13 @@ def sequential_payload(forgets: Iterable[str], methods=None, seeds=1, *, profile
 
     from .experiment import run_experiment
 
-    config = sweep_config(forgets, methods, seeds, profile=profile, data_root=data_root,
-                          device=device, threads=threads, cache=cache)
+    config = with_data_fingerprint(sweep_config(forgets, methods, seeds, profile=profile,
+                                                data_root=data_root, device=device,
+                                                threads=threads, cache=cache))
     torch.set_num_threads(config["threads"])
     start = time.perf_counter()
-    ctx = _context(config["profile"], config["data_root"], config["device"], config["cache"])
+    ctx = _context(config["profile"], config["data_root"], config["device"], config["cache"],
+                   config["data_fingerprint"])
     rows = []
     for spec in config["forgets"]:
         df = run_experiment(spec, methods=config["methods"], seeds=config["seeds"], ctx=ctx,

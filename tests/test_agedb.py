@@ -156,3 +156,47 @@ def test_a_split_file_that_is_a_folder_or_not_utf8_is_one_clear_error(tmp_path):
     (folder / "agedb.csv").mkdir()
     with pytest.raises(ValueError, match="agedb.csv: expected a CSV split file"):
         load_folder(folder, image_size=16, progress=False)
+
+
+def test_a_corrupt_tensor_cache_is_reported_once(tmp_path):
+    folder = write_tiny_agedb(tmp_path / "db", per_subject=2)
+    first = load_folder(folder, image_size=16, progress=False)
+    path = next((agedb.cache_dir() / "tensors").glob(f"{first.fingerprint}-16px*.pt"))
+    path.write_bytes(path.read_bytes()[:100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_folder(folder, image_size=16, progress=False)
+    assert sum("ignoring decoded images" in str(w.message) for w in caught) == 1
+
+
+def _split_file(folder, records, parts):
+    lines = ["age,path,split"] + [f"{r.age},AgeDB/{r.filename},{p}" for r, p in zip(records, parts)]
+    (folder / "agedb.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_a_changed_split_file_is_a_changed_data_set_and_retrains(tmp_path, monkeypatch):
+    """Issue 26, case 1: rows swapped between test and train in agedb.csv (same counts)."""
+    import pixelsecurer_lib as psl
+
+    monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / "cache"))
+    folder = write_tiny_agedb(tmp_path / "AgeDB", per_subject=6)
+    records = scan_folder(folder)
+    parts = [["train", "train", "val", "test"][i % 4] for i in range(len(records))]
+    _split_file(folder, records, parts)
+    ctx = psl.setup_chapter(profile="smoke", device="cpu", data_root=folder, progress=False,
+                            verbose=False)
+    before = ctx.original()
+    assert ctx.split.kind == "agedb-dir" and "assignment" in ctx.split.key()
+    swapped = list(parts)
+    tests = [i for i, p in enumerate(parts) if p == "test"][:5]
+    trains = [i for i, p in enumerate(parts) if p == "train"][:5]
+    for t, r in zip(tests, trains):
+        swapped[t], swapped[r] = "train", "test"
+    _split_file(folder, records, swapped)
+    again = psl.setup_chapter(profile="smoke", device="cpu", data_root=folder, progress=False,
+                              verbose=False)
+    assert again.data.fingerprint != ctx.data.fingerprint
+    assert again.split.key()["assignment"] != ctx.split.key()["assignment"]
+    assert len(again.split.test) == len(ctx.split.test)            # the same counts
+    after = again.original()
+    assert not after.from_cache and after.key != before.key

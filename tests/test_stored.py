@@ -45,9 +45,35 @@ def test_shipped_cpu_results_have_ten_seeds_and_their_provenance():
 ])
 def test_stored_results_of_other_or_unknown_data_are_refused_with_the_way_to_redo_them(
         tmp_path, monkeypatch, config, fragment):
+    import hashlib
+    import json
+
     monkeypatch.setattr(stored, "STORED_DIR", tmp_path)
-    (tmp_path / "seeds-smoke.json").write_text(
-        '{"config": %s, "provenance": {}}' % __import__("json").dumps(config))
+    text = json.dumps({"config": config, "provenance": {}})
+    (tmp_path / "seeds-smoke.json").write_text(text)
+    (tmp_path / stored.SUMS).write_text(json.dumps(
+        {"seeds-smoke.json": hashlib.sha256(text.encode()).hexdigest()}))
     with pytest.raises(stored.StoredMismatch, match=fragment) as caught:
         stored.load_stored("seeds", "smoke", _Data())
     assert "bench/run_bench.py --sections seeds" in str(caught.value)
+
+
+def test_stored_results_edited_by_hand_are_refused_even_with_their_fingerprint(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(stored, "STORED_DIR", tmp_path)
+    payload = {"results": [{"w1_to_retrain": 1.25}], "provenance": {"commit": "x"},
+               "config": {"data_fingerprint": _Data.fingerprint}}
+    path = stored.save_stored("seeds", "smoke", payload)
+    assert stored.load_stored("seeds", "smoke", _Data()) == payload
+    path.write_text(path.read_text().replace("1.25", "0.25"))       # a number changed by hand
+    with pytest.raises(stored.StoredMismatch, match="not the ones `make bench` wrote"):
+        stored.load_stored("seeds", "smoke", _Data())
+
+
+def test_the_shipped_stored_results_pass_their_checksums():
+    for kind in stored.KINDS:
+        path = stored.stored_path(kind, "cpu")
+        if path.exists():
+            import hashlib
+
+            assert stored._sums()[path.name] == hashlib.sha256(path.read_bytes()).hexdigest(), kind

@@ -1,6 +1,7 @@
 """Sweeps (pixelsecurer_lib.sweep): the same rows as the sequential experiments, locally and on
 a local 2-worker Ray; failed tasks retried; a crash loses only the tasks in flight."""
 import json
+import shutil
 import os
 import sys
 
@@ -79,21 +80,83 @@ def test_ray_sweep_writes_the_sequential_json(tiny_agedb, tmp_path, local_ray, m
     assert not (tmp_path / "sweep.json.partial.jsonl").exists()
 
 
-def test_a_restarted_sweep_skips_the_tasks_in_its_journal(tiny_agedb, tmp_path, monkeypatch):
+def _first_sweep(tiny_agedb, tmp_path, monkeypatch, data_root=None):
     monkeypatch.setenv("PIXELSECURER_CACHE", str(tmp_path / "cache"))
     journal = tmp_path / "run.partial.jsonl"
     first = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
-                            data_root=tiny_agedb, device="cpu", journal=journal)
+                            data_root=data_root or tiny_agedb, device="cpu", journal=journal)
     assert first["timing"]["tasks_run"] == 2 and len(journal.read_text().splitlines()) == 2
-    # a crash after the first task: keep one line, mark it so we can see it is reused
-    line = json.loads(journal.read_text().splitlines()[0])
-    line["row"]["retain_mae"] = -1.0
-    journal.write_text(json.dumps(line) + "\n" + '{"cut short by a cra')
-    second = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
-                             data_root=tiny_agedb, device="cpu", journal=journal)
+    assert first["config"]["data_fingerprint"]
+    return journal, first
+
+
+def test_a_restarted_sweep_skips_the_tasks_in_its_journal(tiny_agedb, tmp_path, monkeypatch):
+    journal, first = _first_sweep(tiny_agedb, tmp_path, monkeypatch)
+    # a crash after the first task: its line kept, the next one cut short
+    journal.write_text(journal.read_text().splitlines()[0] + "\n" + '{"cut short by a cra')
+    with pytest.warns(UserWarning, match="1 journal line"):
+        second = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
+                                 data_root=tiny_agedb, device="cpu", journal=journal)
     assert second["timing"]["tasks_resumed"] == 1 and second["timing"]["tasks_run"] == 1
-    assert second["results"][0]["retain_mae"] == -1.0
-    assert second["results"][1] == first["results"][1]
+    assert second["results"] == first["results"]
+
+
+@pytest.mark.parametrize("bad_line", [b"\xff\xfe not utf-8", b"[1, 2, 3]", b"{}", "edited"])
+def test_a_damaged_or_edited_journal_line_is_run_again_not_trusted(tiny_agedb, tmp_path,
+                                                                    monkeypatch, bad_line):
+    journal, first = _first_sweep(tiny_agedb, tmp_path, monkeypatch)
+    lines = journal.read_bytes().splitlines()
+    if bad_line == "edited":
+        entry = json.loads(lines[0])
+        entry["row"]["retain_mae"] = -1.0              # a number changed by hand
+        lines[0] = json.dumps(entry).encode()
+    else:
+        lines[0] = bad_line
+    journal.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.warns(UserWarning, match="damaged or edited"):
+        again = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
+                                data_root=tiny_agedb, device="cpu", journal=journal)
+    assert again["timing"]["tasks_run"] == 1 and again["timing"]["tasks_resumed"] == 1
+    assert again["results"] == first["results"] and len(again["results"]) == 2
+
+
+def test_a_journal_of_other_data_is_not_resumed(tiny_agedb, tmp_path, monkeypatch):
+    folder = tmp_path / "AgeDB"
+    shutil.copytree(tiny_agedb, folder)
+    journal, first = _first_sweep(tiny_agedb, tmp_path, monkeypatch, data_root=folder)
+    for path in sorted(folder.glob("*.jpg"))[::2]:       # half the images deleted
+        path.unlink()
+    again = sweep.run_sweep(["age:0-30"], "original,retrain", 1, profile="smoke",
+                            data_root=folder, device="cpu", journal=journal)
+    assert again["timing"]["tasks_resumed"] == 0 and again["timing"]["tasks_run"] == 2
+    assert again["config"]["data_fingerprint"] != first["config"]["data_fingerprint"]
+
+
+def test_a_second_sweep_on_the_same_journal_is_refused_at_once(tiny_agedb, tmp_path):
+    from pixelsecurer_lib._io import file_lock
+
+    journal = tmp_path / "run.partial.jsonl"
+    with file_lock(journal.with_name(journal.name + ".lock")):      # a first sweep is writing
+        with pytest.raises(ValueError, match="another sweep is writing this journal"):
+            sweep.run_sweep(["age:0-30"], "original", 1, profile="smoke",
+                            data_root=tiny_agedb, device="cpu", journal=journal)
+
+
+def test_an_address_where_nothing_answers_is_refused_in_seconds():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="nothing answers there"):
+        sweep.start_ray("127.0.0.1:1")
+    assert time.perf_counter() - start < 30
+
+
+def test_a_remote_traceback_becomes_one_line():
+    class RemoteError(RuntimeError):
+        pass
+
+    error = RemoteError("\x1b[36mray::run_task()\x1b[39m (pid=1)\n  File x, line 3\nValueError: no")
+    assert sweep.one_line(error) == "RemoteError: ray::run_task() (pid=1)"
 
 
 @pytest.mark.parametrize("argv, fragment", [

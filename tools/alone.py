@@ -8,7 +8,9 @@
    site-packages (nothing is downloaded), and the wheel, installed with ``--no-deps`` and not
    editable: the repository's own copy of the package is nowhere on its path;
 3. copy the notebook into an empty folder and execute it there with nbclient, the kernel being
-   the fresh environment's Python, with an empty cache, an empty HOME and the given profile;
+   the fresh environment's Python, with an empty cache, an empty HOME and the given profile
+   (waiting for each cell's reply in short slices: see ``Client`` in ``DRIVER``, and
+   jupyter/nbclient#312);
 4. append one probe cell that reports where ``pixelsecurer_lib`` was imported from.
 
 The Colab install cell is skipped (it runs only when ``google.colab`` is imported): the wheel
@@ -114,8 +116,39 @@ from nbclient import NotebookClient
 notebook, folder, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3])
 nb = nbformat.read(notebook, as_version=4)
 nb.cells.append(nbformat.v4.new_code_cell(sys.argv[4]))
-client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                        resources={"metadata": {"path": folder}})
+
+
+class Client(NotebookClient):
+    """nbclient, waiting for each cell's reply in slices of half a second.
+
+    nbclient mimics an ipywidgets Output widget (interact draws through one) by sending
+    comm_msg on the shell channel from inside the IOPub loop while it awaits the cell's
+    execute_reply on that same socket; that await then sometimes misses the reply, which sits
+    unread until the cell timeout (jupyter/nbclient#312, open; seen with ipykernel 6.31 and
+    7.4 alike). A poll that times out looks at the socket again, so short slices pick such a
+    reply up within one slice instead of hanging the chapter."""
+
+    async def async_start_new_kernel_client(self):
+        from queue import Empty
+        kc = await super().async_start_new_kernel_client()
+        get_msg = kc.shell_channel.get_msg
+
+        async def get_msg_in_slices(timeout=None):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                try:
+                    return await get_msg(timeout=0.5 if left is None else max(0.0, min(0.5, left)))
+                except Empty:
+                    if left is not None and left <= 0.5:
+                        raise
+
+        kc.shell_channel.get_msg = get_msg_in_slices
+        return kc
+
+
+client = Client(nb, timeout=timeout, kernel_name="python3",
+                resources={"metadata": {"path": folder}})
 start = time.perf_counter()
 error = None
 try:

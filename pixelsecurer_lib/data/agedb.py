@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .._io import CorruptFile, file_lock, load_tensors, save_tensors
+from .._io import CorruptFile, StorageError, file_lock, load_tensors, save_tensors
 from ..config import cache_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -267,8 +267,10 @@ def read_split_file(csv_path, records: Sequence[Record]) -> np.ndarray:
     return np.array(labels)
 
 
-def _load_images(target: Path, filenames: List[str], image_size: int) -> Optional[torch.Tensor]:
-    """The decoded images stored at ``target``, or None when absent or not exactly these."""
+def _load_images(target: Path, filenames: List[str], image_size: int,
+                 warn: bool = True) -> Optional[torch.Tensor]:
+    """The decoded images stored at ``target``, or None when absent or not exactly these (with
+    a warning when ``warn``: a damaged file is reported once, by the reader that rebuilds it)."""
     if not target.exists():
         return None
     try:
@@ -280,8 +282,30 @@ def _load_images(target: Path, filenames: List[str], image_size: int) -> Optiona
             raise CorruptFile(f"{target}: decoded images do not match the folder")
         return images
     except (CorruptFile, KeyError) as exc:
-        warnings.warn(f"ignoring decoded images ({exc}); decoding again", stacklevel=3)
+        if warn:
+            warnings.warn(f"ignoring decoded images ({exc}); decoding again", stacklevel=3)
         return None
+
+
+def _keep_decoded(images: torch.Tensor, filenames: List[str], target: Path) -> None:
+    """Store the decoded images for next time; when the cache cannot take them (a full disk, a
+    read-only folder) warn in one line and go on with them in memory."""
+    try:
+        save_tensors({"format": IMAGES_FORMAT, "images": images, "filenames": filenames}, target)
+    except StorageError as exc:
+        warnings.warn(f"decoded images not cached ({exc}); they are used from memory",
+                      stacklevel=3)
+
+
+def _with_split_file(images_fingerprint: str, csv_path: Path) -> str:
+    """The data's fingerprint when an AgeDB-DIR split file goes with it: the images' and the
+    split file's bytes together, so that a changed split is a changed data set."""
+    try:
+        split_bytes = csv_path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{csv_path}: cannot read the split file ({exc.strerror})") from None
+    digest = hashlib.sha256(images_fingerprint.encode() + b"\0" + split_bytes)
+    return digest.hexdigest()[:16]
 
 
 def load_folder(root, image_size: int = 32, source: str = "agedb",
@@ -295,9 +319,9 @@ def load_folder(root, image_size: int = 32, source: str = "agedb",
     root = Path(root).expanduser().resolve() if Path(root).expanduser().exists() else Path(root)
     records = scan_folder(root)
     filenames = [r.filename for r in records]
-    fingerprint = folder_fingerprint(root, records)
-    target = cache_dir() / "tensors" / f"{fingerprint}-{image_size}px-v{DECODER_VERSION}.pt"
-    images = _load_images(target, filenames, image_size)     # readers need no lock
+    images_fingerprint = folder_fingerprint(root, records)
+    target = cache_dir() / "tensors" / f"{images_fingerprint}-{image_size}px-v{DECODER_VERSION}.pt"
+    images = _load_images(target, filenames, image_size, warn=False)   # readers need no lock
     if images is None:
         with file_lock(Path(str(target) + ".lock")):
             images = _load_images(target, filenames, image_size)
@@ -308,11 +332,11 @@ def load_folder(root, image_size: int = 32, source: str = "agedb",
                 for i, r in enumerate(iterator):
                     stack[i] = decode_image(root / r.filename, image_size)
                 images = torch.from_numpy(stack)
-                save_tensors({"format": IMAGES_FORMAT, "images": images, "filenames": filenames},
-                             target)
-    split = None
+                _keep_decoded(images, filenames, target)
+    split, fingerprint = None, images_fingerprint
     if (root / SPLIT_FILE).exists() and source == "agedb":
         split = read_split_file(root / SPLIT_FILE, records)
+        fingerprint = _with_split_file(images_fingerprint, root / SPLIT_FILE)
     return AgeData(
         root=root, source=source, image_size=image_size, images=images,
         ages=np.array([r.age for r in records], dtype=np.int64),

@@ -15,6 +15,7 @@ Forget specs (strings, as on the command line):
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Tuple
@@ -37,8 +38,17 @@ class Split:
     seed: int
 
     def key(self) -> dict:
-        return {"kind": self.kind, "seed": self.seed, "train": len(self.train),
-                "val": len(self.val), "test": len(self.test)}
+        """What determines the split. A seeded split is its kind, seed and sizes (with the
+        data's fingerprint beside it in every cache key); a split read from a file (AgeDB-DIR's
+        agedb.csv) adds a hash of which image went where, so that swapping rows is a new split."""
+        key = {"kind": self.kind, "seed": self.seed, "train": len(self.train),
+               "val": len(self.val), "test": len(self.test)}
+        if self.kind == "agedb-dir":
+            digest = hashlib.sha256()
+            for part in (self.train, self.val, self.test):
+                digest.update(np.asarray(part, dtype=np.int64).tobytes() + b"|")
+            key["assignment"] = digest.hexdigest()[:16]
+        return key
 
 
 def make_split(data: AgeData, kind: str = "image", seed: int = 0,
