@@ -69,10 +69,14 @@ assignment: install
 	$(COURSE_ENV) PIXELSECURER_CACHE=$(GRADE_CACHE) $(PY) course/assign.py build --out $(ASSIGNMENT_OUT) \
 		$(if $(FORGET),--forget '$(FORGET)') $(if $(VARIANT_SEED),--seed '$(VARIANT_SEED)')
 
+# The file names reach the recipe through the environment ("$$SUBMISSION"), never pasted into
+# the shell line: a name such as x';touch INJECTED;echo '.ipynb is a name, not a command.
+grade: export SUBMISSION := $(SUBMISSION)
+grade: export GRADE_OUT := $(GRADE_OUT)
 grade: install
-	@test -n "$(SUBMISSION)" || { echo "usage: make grade SUBMISSION=path/to/notebook.ipynb" >&2; exit 2; }
-	@$(COURSE_ENV) PIXELSECURER_CACHE=$(GRADE_CACHE) $(PY) course/grade.py '$(SUBMISSION)' \
-		--cell-timeout $(GRADE_CELL_TIMEOUT) --timeout $(GRADE_TIMEOUT) $(if $(GRADE_OUT),--out '$(GRADE_OUT)')
+	@test -n "$$SUBMISSION" || { echo "usage: make grade SUBMISSION=path/to/notebook.ipynb" >&2; exit 2; }
+	@$(COURSE_ENV) PIXELSECURER_CACHE=$(GRADE_CACHE) $(PY) course/grade.py "$$SUBMISSION" \
+		--cell-timeout $(GRADE_CELL_TIMEOUT) --timeout $(GRADE_TIMEOUT) $${GRADE_OUT:+--out "$$GRADE_OUT"}
 
 book-test: install
 	rm -rf $(TEST_BUILD)

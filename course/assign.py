@@ -215,6 +215,8 @@ def build(out: Path, forget=None, seed=None, check: bool = True) -> None:
                 shutil.copytree(source, staged)
                 shutil.rmtree(target, ignore_errors=True)
                 staged.replace(target)
+                if part != "student":       # hidden tests and solutions: the grader's alone
+                    (out / part).chmod(0o700)
         print(f"wrote {out}/{{student,autograder,solution}}/{name}/", flush=True)
         if check:
             print(f"grading the solution of {name} (it must score full marks)", flush=True)

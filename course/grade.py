@@ -2,6 +2,7 @@
 
     python course/grade.py SUBMISSION.ipynb [--autograder ZIP] [--out DIR]
                            [--cell-timeout SECONDS] [--timeout SECONDS]
+                           [--memory GIB] [--file-size MIB] [--processes N]
 
 Otter executes the notebook, runs every test of the autograder (its own copy: a submission
 that deletes the tests or their cells is still graded by all of them) and writes its
@@ -13,7 +14,15 @@ the container around it:
   finish and the grader goes on (each question's checks run in a cell of their own);
 * a limit for the whole run (``--timeout``), after which the submission scores 0;
 * a submission Otter cannot grade at all (not a notebook, another assignment) scores 0 with
-  the reason, instead of a traceback.
+  the reason, instead of a traceback;
+* as root, a sandbox (course/sandbox.py) around the submission's kernel: a uid of its own
+  without capabilities, so it cannot write the grading cache, ``autograder.zip``, the grader's
+  code or ``results.json`` nor signal the grader; the hidden tests handed to it only when
+  Otter's final cell runs them; limits on memory, file size and processes
+  (``--memory``, ``--file-size``, ``--processes``); every process of it killed when grading ends;
+* Otter's ``results.json`` checked (JSON, scores within their maximum) and copied into
+  ``--out`` after the sandbox is gone; when Otter dies or is killed, a ``results.json`` of ours
+  says what happened.
 
 The last line printed is always ``score: X / Y`` (Y: the points the autograder can give;
 questions graded by hand are not in it).
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import re
@@ -34,7 +44,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))     # course/sandbox.py
 AUTOGRADERS = ROOT / "_build" / "assignment" / "autograder"
+OTTER_DRIVER = Path(__file__).resolve().parent / "otter_driver.py"     # `otter run`, sandbox-aware
 
 # Run by every grading kernel at start (IPython startup file): a per-cell alarm.
 CELL_LIMIT_STARTUP = '''\
@@ -122,43 +134,118 @@ def _number(x: float) -> str:
     return f"{x:g}"
 
 
+def validated_results(path: Path, possible: float):
+    """The results Otter wrote, checked (one JSON object, numeric scores within their maximum,
+    a total within the points possible); ValueError with one line otherwise."""
+    try:
+        results = json.loads(path.read_bytes()[:64 * 2 ** 20])
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"its results.json is not JSON ({exc})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("tests", []), list):
+        raise ValueError("its results.json is not an object with a list of tests")
+    total = 0.0
+    for test in results.get("tests", []):
+        if not isinstance(test, dict):
+            raise ValueError("its results.json has a test that is not an object")
+        score, most = test.get("score", 0), test.get("max_score", None)
+        if not isinstance(score, (int, float)) or (most is not None and not isinstance(most, (int, float))):
+            raise ValueError(f"its results.json gives test {test.get('name')!r} a score that is not a number")
+        if most is not None and not 0 <= score <= most:
+            raise ValueError(f"its results.json gives test {test.get('name')!r} {score} of {most} points")
+        total += score
+    score = results.get("score", total)
+    if not isinstance(score, (int, float)) or not 0 <= score <= possible + 1e-9:
+        raise ValueError(f"its results.json claims a score of {score!r} out of {possible:g}")
+    return results
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
 def grade(submission: Path, autograder: Path, out: Path, cell_timeout: int = 300,
-          timeout: int = 1200) -> float:
-    """Grade ``submission``; print a summary ending in ``score: X / Y``; return X."""
+          timeout: int = 1200, limits: "sandbox.Limits | None" = None) -> float:
+    """Grade ``submission``; print a summary ending in ``score: X / Y``; return X.
+
+    As root, the submission's kernel runs in a sandbox (course/sandbox.py: its own uid, no
+    capabilities, ``limits``, every process of it killed at the end); Otter runs in a session of
+    its own, so whatever happens to it this function still writes ``out/results.json`` (checked,
+    or one saying why there is no score) and prints the score line.
+    """
+    import sandbox
+
     out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)                     # another student's results are not the submission's
     results_path = out / "results.json"
     results_path.unlink(missing_ok=True)
     possible = points_possible(autograder)
+    limits = limits or sandbox.Limits()
+    unsandboxed = sandbox.available()
     message = None
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="grade-ipython-") as ipython_dir:
-        startup = Path(ipython_dir) / "profile_default" / "startup"
-        startup.mkdir(parents=True)
-        (startup / "00-cell-time-limit.py").write_text(CELL_LIMIT_STARTUP.format(limit=int(cell_timeout)))
-        env = dict(os.environ, IPYTHONDIR=ipython_dir, PIXELSECURER_PROFILE="smoke",
-                   PIXELSECURER_STATIC="1")
-        command = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(autograder.resolve()),
-                   "-o", str(out.resolve()), str(submission.resolve())]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
-        try:
-            log, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            log, _ = process.communicate()
-            message = f"grading stopped after {timeout} s (the limit for a whole submission)"
-    (out / "otter.log").write_text(log or "")
-    seconds = time.perf_counter() - start
+    startup = {"00-cell-time-limit.py": CELL_LIMIT_STARTUP.format(limit=int(cell_timeout))}
+    with contextlib.ExitStack() as stack:
+        if not unsandboxed:
+            box = stack.enter_context(sandbox.Sandbox(limits, startup))
+            env = dict(os.environ, **box.env())
+            unsandboxed = sandbox.probe(env)
+        if unsandboxed:
+            print(f"note: the submission runs unsandboxed ({unsandboxed}): it can read and write "
+                  "whatever this user can")
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grade-")))
+            ipython_dir = scratch / "ipython"
+            for name, text in startup.items():
+                (ipython_dir / "profile_default" / "startup").mkdir(parents=True, exist_ok=True)
+                (ipython_dir / "profile_default" / "startup" / name).write_text(text)
+            env = dict(os.environ, IPYTHONDIR=str(ipython_dir))
+        else:
+            scratch = box.grader
+        env.update(PIXELSECURER_PROFILE="smoke", PIXELSECURER_STATIC="1")
+        otter_out = scratch / "out"
+        otter_out.mkdir()
+        command = [sys.executable, str(OTTER_DRIVER), "run",
+                   "--no-logo", "-a", str(autograder.resolve()), "-o", str(otter_out),
+                   str(submission.resolve())]
+        with open(scratch / "otter.log", "w+", errors="replace") as log_file:   # a file, not a pipe:
+            process = subprocess.Popen(command, env=env, stdout=log_file,   # a process that keeps
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)               # it cannot hang us
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                message = f"grading stopped after {timeout} s (the limit for a whole submission)"
+            finally:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)      # Otter's session, kernels included
+                except ProcessLookupError:
+                    pass
+                process.wait()
+                if not unsandboxed:
+                    sandbox.kill_all(box.uid)   # whatever the submission started, detached or not
+            log_file.seek(max(0, os.fstat(log_file.fileno()).st_size - 2 ** 20))  # its last MiB
+            log = log_file.read()
+        (out / "otter.log").write_text(log)
+        seconds = time.perf_counter() - start
 
-    results = None
-    if message is None and results_path.exists():
-        results = json.loads(results_path.read_text())
-    elif message is None:
-        lines = [line for line in (log or "").splitlines() if line.strip()]
-        message = "otter could not grade this submission: " + (lines[-1] if lines else "no output")
+        results = None
+        if message is None and (otter_out / "results.json").is_file():
+            try:
+                results = validated_results(otter_out / "results.json", possible)
+            except ValueError as exc:
+                message = f"the submission scores 0: {exc}"
+        elif message is None and process.returncode < 0:
+            message = (f"the grader (otter) was killed by {_signal_name(process.returncode)} before "
+                       "it wrote results; the submission scores 0")
+        elif message is None:
+            lines = [line for line in log.splitlines() if line.strip()]
+            message = "otter could not grade this submission: " + (lines[-1] if lines else "no output")
 
     score = 0.0
     if results is not None:
+        results_path.write_text(json.dumps(results, indent=2))
         for test in results.get("tests", []):
             if "max_score" in test:
                 mark = "ok  " if test.get("score", 0) >= test["max_score"] else "FAIL"
@@ -190,6 +277,12 @@ def main(argv=None) -> int:
                         help="where results.json goes (default: _build/grade/<folder>/<notebook name>)")
     parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds for the whole run (1200)")
+    parser.add_argument("--memory", type=float, default=None,
+                        help="GiB of address space per process of the submission (4)")
+    parser.add_argument("--file-size", type=int, default=None,
+                        help="MiB: the largest file the submission may write (512)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes and threads the submission may run at once (256)")
     args = parser.parse_args(argv)
     if not args.submission.is_file():
         print(f"error: submission {args.submission} is not a file", file=sys.stderr)
@@ -202,7 +295,15 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or ROOT / "_build" / "grade" / args.submission.resolve().parent.name / args.submission.stem
-    grade(args.submission, autograder, out, args.cell_timeout, args.timeout)
+    import sandbox
+    given = {"memory_gib": args.memory, "file_size_mib": args.file_size, "processes": args.processes}
+    for name, value in given.items():
+        if value is not None and value <= 0:
+            print(f"error: --{name.split('_')[0].replace('file', 'file-size')} {value}: expected a "
+                  "positive number", file=sys.stderr)
+            return 2
+    limits = sandbox.Limits(**{k: v for k, v in given.items() if v is not None})
+    grade(args.submission, autograder, out, args.cell_timeout, args.timeout, limits)
     return 0
 
 

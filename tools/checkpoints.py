@@ -179,10 +179,11 @@ def rekey_shipped(profile: str) -> dict:
         for entry in manifest["models"]:
             entry["key"] = done["renamed"].get(entry["key"], entry["key"])
         manifest["data"] = {k: v for k, v in done.items() if k != "renamed"}
-        manifest.setdefault("rekeyed", []).append({
-            "command": "python tools/checkpoints.py --rekey", "from": done["bytes_fingerprint"],
-            "to": done["key"],
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+        if any(old != new for old, new in done["renamed"].items()):
+            manifest.setdefault("rekeyed", []).append({
+                "command": "python tools/checkpoints.py --rekey",
+                "from": done["bytes_fingerprint"], "to": done["key"],
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.rmtree(SHIPPED_CHECKPOINTS)
         os.replace(tmp, SHIPPED_CHECKPOINTS)
