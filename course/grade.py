@@ -167,7 +167,8 @@ def _signal_name(returncode: int) -> str:
 
 
 def grade(submission: Path, autograder: Path, out: Path, cell_timeout: int = 300,
-          timeout: int = 1200, limits: "sandbox.Limits | None" = None) -> float:
+          timeout: int = 1200, limits: "sandbox.Limits | None" = None,
+          allow_unsandboxed: bool = False) -> float:
     """Grade ``submission``; print a summary ending in ``score: X / Y``; return X.
 
     As root, the submission's kernel runs in a sandbox (course/sandbox.py: its own uid, no
@@ -192,6 +193,15 @@ def grade(submission: Path, autograder: Path, out: Path, cell_timeout: int = 300
             box = stack.enter_context(sandbox.Sandbox(limits, startup))
             env = dict(os.environ, **box.env())
             unsandboxed = sandbox.probe(env)
+        if unsandboxed and os.geteuid() == 0 and not allow_unsandboxed:
+            # root without a working sandbox would run the student's code as root: refuse
+            message = (f"the grading sandbox does not work here ({unsandboxed}); refusing to run "
+                       "a submission as root (--unsandboxed allows it)")
+            print(f"error: {message}")
+            results_path.write_text(json.dumps({"score": 0, "tests": [], "output": message,
+                                                "written_by": "course/grade.py"}, indent=2))
+            print(f"score: 0 / {_number(possible)}")
+            return 0.0
         if unsandboxed:
             print(f"note: the submission runs unsandboxed ({unsandboxed}): it can read and write "
                   "whatever this user can")
@@ -283,6 +293,8 @@ def main(argv=None) -> int:
                         help="MiB: the largest file the submission may write (512)")
     parser.add_argument("--processes", type=int, default=None,
                         help="processes and threads the submission may run at once (256)")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="as root without a working sandbox, grade anyway (a trusted notebook)")
     args = parser.parse_args(argv)
     if not args.submission.is_file():
         print(f"error: submission {args.submission} is not a file", file=sys.stderr)
@@ -303,7 +315,8 @@ def main(argv=None) -> int:
                   "positive number", file=sys.stderr)
             return 2
     limits = sandbox.Limits(**{k: v for k, v in given.items() if v is not None})
-    grade(args.submission, autograder, out, args.cell_timeout, args.timeout, limits)
+    grade(args.submission, autograder, out, args.cell_timeout, args.timeout, limits,
+          allow_unsandboxed=args.unsandboxed)
     return 0
 
 

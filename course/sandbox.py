@@ -220,10 +220,15 @@ def blocked_folders() -> dict:
     return blocked
 
 
+# Folders of the checkout that hold solutions and hidden tests: an empty folder in the sandbox.
+PRIVATE_FOLDERS = (COURSE.parent / "book" / "assignments" / "masters",
+                   COURSE.parent / "book" / "assignments" / "solutions")
+
+
 def _open_the_way(root: Path) -> None:
     """In this process's own mount namespace: over each blocked folder, an empty tmpfs (0755)
     with only the needed paths bound back into it, so the sandbox uid reaches them and
-    nothing else that folder holds."""
+    nothing else that folder holds; over the checkout's solutions and masters, an empty one."""
     import subprocess
     staging = Path(tempfile.mkdtemp(prefix="mounts-", dir=root))     # root's, 0700
     for i, (folder, paths) in enumerate(blocked_folders().items()):
@@ -237,6 +242,10 @@ def _open_the_way(root: Path) -> None:
         for source, path in held:
             path.mkdir(parents=True, exist_ok=True)
             subprocess.run(["mount", "--bind", str(source), str(path)], check=True)
+    for private in PRIVATE_FOLDERS:                  # the masters (solutions, hidden tests)
+        if private.is_dir():                         # and the chapter solutions: hidden
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64k", "grade-hidden",
+                            str(private)], check=True)
 
 
 def kernel(connection_file: str, *extra: str) -> None:
@@ -246,8 +255,8 @@ def kernel(connection_file: str, *extra: str) -> None:
     the library (course/grade.py does before it grades)."""
     root = Path(os.environ["GRADE_SANDBOX"])
     uid = int(os.environ["GRADE_SANDBOX_UID"])
-    if blocked_folders() and not os.environ.get("GRADE_SANDBOX_NAMESPACE"):
-        os.environ["GRADE_SANDBOX_NAMESPACE"] = "1"          # a checkout inside a 0700 folder
+    if not os.environ.get("GRADE_SANDBOX_NAMESPACE"):
+        os.environ["GRADE_SANDBOX_NAMESPACE"] = "1"          # a mount namespace of its own
         unshare = shutil.which("unshare") or "unshare"
         os.execv(unshare, [unshare, "--mount", "--propagation", "private", "--", sys.executable,
                            str(Path(__file__).resolve()), "kernel", connection_file, *extra])

@@ -210,7 +210,8 @@ def hostile_checks(out: Path, name: str, autograder: Path, possible: float) -> l
                                     str(Path(sys.prefix) / "lib"), str(result_dir)],
             "detached-rewrites-results": [str(result_dir / "results.json")],
             "reads-hidden-tests": [str(autograder), str(out / "solution" / name),
-                                   str(out / "autograder" / name)],
+                                   str(out / "autograder" / name),
+                                   str(ROOT / "book" / "assignments" / "masters" / f"{name}.md")],
         }.get(case, [])
         source = cell.format(targets=targets, marker=marker)
         path = hostile_submission(solution, out / f"hostile-{case}" / name / f"{name}.ipynb", source,
@@ -313,7 +314,8 @@ def main(argv=None) -> int:
         for label, path in submissions.items():
             print(f"--- {name}: {label}", flush=True)
             result_dir = out / "grades" / name / path.parent.parent.name
-            score = grade.grade(path, autograder, result_dir)
+            # our own notebooks: graded even where no sandbox can be made (it says so)
+            score = grade.grade(path, autograder, result_dir, allow_unsandboxed=True)
             if not graded_by_otter(result_dir):
                 failures.append(f"{name}: the {label} crashed the grader (see {result_dir})")
             elif score >= possible:

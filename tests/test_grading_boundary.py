@@ -2,6 +2,7 @@
 sandbox. The hostile notebooks themselves are graded by `make grading` (tests/run_grading.py)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -90,3 +91,42 @@ def test_the_sandbox_uid_cannot_write_the_grader_files_nor_outlive_it(tmp_path):
         assert daemon.pid in sandbox.processes_of(box.uid)
     assert daemon.wait(timeout=10) == -signal.SIGKILL
     assert grader_file.read_text() == "zip"
+
+
+def _global_call(module: str, name: str) -> bytes:
+    """A protocol-4 pickle that looks up ``module``/``name`` and calls it with no argument."""
+    import pickle
+
+    def text(s):
+        data = s.encode()
+        return b"\x8c" + bytes([len(data)]) + data          # SHORT_BINUNICODE
+
+    return (b"\x80\x04" + text(module) + text(name) + b"\x93" + b")" + b"R" + b".")
+
+
+@pytest.mark.parametrize("module, name", [("otter.test_files", "os.getpid"),
+                                          ("otter.test_files", "pickle.loads"),
+                                          ("os", "getpid"), ("builtins", "eval")])
+def test_the_results_unpickler_builds_no_function(module, name):
+    import pickle
+
+    import otter_driver
+
+    with pytest.raises(pickle.UnpicklingError):
+        otter_driver.ResultsUnpickler(io.BytesIO(_global_call(module, name))).load()
+
+
+def test_otters_log_server_no_longer_unpickles_code(monkeypatch):
+    import pickle
+
+    import otter.execute.logging as otter_logging
+    import otter_driver
+
+    monkeypatch.setattr(otter_logging.LogRecordStreamHandler, "unpickle",
+                        otter_logging.LogRecordStreamHandler.unpickle)     # restored after
+    otter_driver.patch_log_server(otter_logging)
+    handler = otter_logging.LogRecordStreamHandler.__new__(otter_logging.LogRecordStreamHandler)
+    assert handler.unpickle(pickle.dumps({"msg": "ok", "levelno": 20})) == {"msg": "ok",
+                                                                           "levelno": 20}
+    with pytest.raises(pickle.UnpicklingError):
+        handler.unpickle(_global_call("os", "getpid"))
