@@ -130,3 +130,13 @@ def test_otters_log_server_no_longer_unpickles_code(monkeypatch):
                                                                            "levelno": 20}
     with pytest.raises(pickle.UnpicklingError):
         handler.unpickle(_global_call("os", "getpid"))
+
+
+@needs_sandbox
+def test_two_sandboxes_never_share_a_uid_and_leave_nothing_in_tmp():
+    with sandbox.Sandbox(sandbox.Limits(), {}) as first, sandbox.Sandbox(sandbox.Limits(), {}) as second:
+        assert first.uid != second.uid
+        leftover = Path("/dev/shm") / f"left-by-{first.uid}"
+        leftover.write_text("secret")
+        os.chown(leftover, first.uid, first.uid)
+    assert not leftover.exists()
