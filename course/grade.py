@@ -159,6 +159,13 @@ def validated_results(path: Path, possible: float):
     return results
 
 
+def write_no_score(results_path: Path, message: str) -> None:
+    """The results.json of a submission that got no score from Otter, saying why."""
+    results_path.write_text(json.dumps({"score": 0, "tests": [], "output": message,
+                                        "written_by": "course/grade.py (otter wrote nothing)"},
+                                       indent=2))
+
+
 def _signal_name(returncode: int) -> str:
     try:
         return signal.Signals(-returncode).name
@@ -198,8 +205,7 @@ def grade(submission: Path, autograder: Path, out: Path, cell_timeout: int = 300
             message = (f"the grading sandbox does not work here ({unsandboxed}); refusing to run "
                        "a submission as root (--unsandboxed allows it)")
             print(f"error: {message}")
-            results_path.write_text(json.dumps({"score": 0, "tests": [], "output": message,
-                                                "written_by": "course/grade.py"}, indent=2))
+            write_no_score(results_path, message)
             print(f"score: 0 / {_number(possible)}")
             return 0.0
         if unsandboxed:
@@ -267,9 +273,7 @@ def grade(submission: Path, autograder: Path, out: Path, cell_timeout: int = 300
                 print(f"FAIL {test['name']}: {test.get('output', '')[:200]}")
         score = float(results.get("score", sum(t.get("score", 0) for t in results.get("tests", []))))
     else:
-        results_path.write_text(json.dumps({"score": 0, "tests": [], "output": message,
-                                            "written_by": "course/grade.py (otter wrote nothing)"},
-                                           indent=2))
+        write_no_score(results_path, message)
         print(message)
     print(f"graded {submission} in {seconds:.0f} s; Otter's results: {results_path}; its log: "
           f"{out / 'otter.log'}")
@@ -288,7 +292,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds for the whole run (1200)")
     parser.add_argument("--memory", type=float, default=None,
-                        help="GiB of address space per process of the submission (4)")
+                        help="GiB of data memory per process of the submission (3)")
     parser.add_argument("--file-size", type=int, default=None,
                         help="MiB: the largest file the submission may write (512)")
     parser.add_argument("--processes", type=int, default=None,
@@ -308,13 +312,13 @@ def main(argv=None) -> int:
         return 2
     out = args.out or ROOT / "_build" / "grade" / args.submission.resolve().parent.name / args.submission.stem
     import sandbox
-    given = {"memory_gib": args.memory, "file_size_mib": args.file_size, "processes": args.processes}
-    for name, value in given.items():
+    given = {("--memory", "memory_gib"): args.memory, ("--file-size", "file_size_mib"): args.file_size,
+             ("--processes", "processes"): args.processes}
+    for (option, _), value in given.items():
         if value is not None and value <= 0:
-            print(f"error: --{name.split('_')[0].replace('file', 'file-size')} {value}: expected a "
-                  "positive number", file=sys.stderr)
+            print(f"error: {option} {value}: expected a positive number", file=sys.stderr)
             return 2
-    limits = sandbox.Limits(**{k: v for k, v in given.items() if v is not None})
+    limits = sandbox.Limits(**{field: v for (_, field), v in given.items() if v is not None})
     grade(args.submission, autograder, out, args.cell_timeout, args.timeout, limits,
           allow_unsandboxed=args.unsandboxed)
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import os
 import shutil
@@ -74,6 +75,23 @@ def checksum_path(target: Path) -> Path:
     return Path(str(target) + ".sha256")
 
 
+def _temporary_prefix(target: Path) -> str:
+    """The name :func:`atomic_path`'s temporary file of ``target`` starts with (bounded: a legal
+    255-character target name still leaves room)."""
+    return f".{target.name[:100]}."
+
+
+def remove_leftovers(target: Path) -> None:
+    """Temporary files of ``target`` and of its checksum that a writer killed mid-save left
+    behind. Only for a caller that holds ``target``'s lock: no live writer owns them then."""
+    for path in (Path(target), checksum_path(target)):
+        for leftover in path.parent.glob(f"{glob.escape(_temporary_prefix(path))}*.tmp"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
@@ -84,8 +102,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     target = Path(target)
     ensure_folder(target.parent)
     try:
-        # the name is bounded: a legal 255-character target name still leaves room
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".tmp",
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp",
                                    dir=target.parent)
     except OSError as exc:
         raise storage_error(target.parent, exc, f"write {target.name} into this folder") from None

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._io import (CorruptFile, StorageError, file_lock, load_array, load_tensors, save_array,
-                  save_tensors)
+from ._io import (CorruptFile, StorageError, file_lock, load_array, load_tensors,
+                  remove_leftovers, save_array, save_tensors)
 from .config import cache_dir, use_shipped_checkpoints
 
 TRAINING_CODE_VERSION = 5
@@ -169,7 +169,7 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
                 return _load_model(path, spec, key, build)   # another process trained it
             except CorruptFile as exc:
                 warnings.warn(f"ignoring cached model ({exc}); retraining", stacklevel=2)
-        _remove_leftovers(path)             # of a writer killed mid-save, under this lock
+        remove_leftovers(path)              # of a writer killed mid-save, under this lock
         model = build()
         start = time.perf_counter()
         result = dict(train(model) or {})
@@ -188,17 +188,6 @@ def get_or_train(spec: Dict[str, Any], build: Callable[[], nn.Module],
             warnings.warn(f"model not cached ({exc}); it is used from memory", stacklevel=2)
             trained.path = None
         return trained
-
-
-def _remove_leftovers(target: Path) -> None:
-    """Temporary files that a writer of ``target`` killed mid-save left behind (the caller holds
-    the lock of ``target``, so no live writer owns them)."""
-    for pattern in (f".{target.name[:100]}.*.tmp", f".{target.name[:93]}.sha256.*.tmp"):
-        for leftover in target.parent.glob(pattern):
-            try:
-                leftover.unlink()
-            except OSError:
-                pass
 
 
 def forget_predictions(model_key: str) -> None:

@@ -129,7 +129,7 @@ def _print_verdicts(payload: dict) -> None:
 def _cmd_sweep(args) -> int:
     from .config import get_profile
     from .experiment import check_output_path, parse_methods
-    from .sweep import run_sweep, split_forget_specs, write_json
+    from .sweep import journal_lock, run_sweep, split_forget_specs, write_json
 
     forgets = split_forget_specs(args.forget)      # bad input is refused before any work
     methods = parse_methods(args.methods)
@@ -153,7 +153,7 @@ def _cmd_sweep(args) -> int:
     if out is not None:
         write_json(payload, out)
         journal.unlink(missing_ok=True)
-        journal.with_name(journal.name + ".lock").unlink(missing_ok=True)
+        journal_lock(journal).unlink(missing_ok=True)
         print(f"wrote {out}")
     return 0
 

@@ -313,7 +313,7 @@ def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, da
     tasks = sweep_tasks(config["forgets"], config["seeds"], config["methods"])
     journal = Path(journal) if journal is not None else None
     busy = f"{journal}: another sweep is writing this journal; wait for it or choose another --json"
-    with (file_lock(journal.with_name(journal.name + ".lock"), busy=busy) if journal is not None
+    with (file_lock(journal_lock(journal), busy=busy) if journal is not None
           else contextlib.nullcontext()):
         rows = _read_journal(journal, _config_key(config))
         todo = [t for t in tasks if t not in rows]
@@ -326,6 +326,11 @@ def run_sweep(forgets: Iterable[str], methods=None, seeds=1, *, profile=None, da
                            f"are kept in the journal): " + "; ".join(failures))
     return _payload(config, [rows[t] for t in tasks], engine, address, wall, len(todo),
                     len(tasks) - len(todo))
+
+
+def journal_lock(journal: Path) -> Path:
+    """The lock file beside ``journal`` that the one sweep writing it holds."""
+    return journal.with_name(journal.name + ".lock")
 
 
 def with_data_fingerprint(config: Dict) -> Dict:

@@ -136,7 +136,7 @@ def test_a_second_sweep_on_the_same_journal_is_refused_at_once(tiny_agedb, tmp_p
     from pixelsecurer_lib._io import file_lock
 
     journal = tmp_path / "run.partial.jsonl"
-    with file_lock(journal.with_name(journal.name + ".lock")):      # a first sweep is writing
+    with file_lock(sweep.journal_lock(journal)):                  # a first sweep is writing
         with pytest.raises(ValueError, match="another sweep is writing this journal"):
             sweep.run_sweep(["age:0-30"], "original", 1, profile="smoke",
                             data_root=tiny_agedb, device="cpu", journal=journal)

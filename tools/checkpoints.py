@@ -81,14 +81,14 @@ def write_bundle(cache: Path, profile: str, seconds: dict) -> dict:
 
 
 def raw_synthetic(profile: str):
-    """The profile's synthetic set keyed by its bytes (before any reference confirms it)."""
+    """The profile's synthetic set keyed by its bytes, and what defines it (seed, subjects,
+    JPEG size)."""
     import pixelsecurer_lib as psl
-    from pixelsecurer_lib.data import SYNTHETIC_SEED, ensure_synthetic, load_folder
+    from pixelsecurer_lib.data import SYNTHETIC_SEED, synthetic_by_bytes
 
     config = psl.get_profile(profile).data
-    folder = ensure_synthetic(config.subjects, config.synth_size, progress=False)
-    data = load_folder(folder, image_size=config.image_size, source="synthetic", progress=False)
-    return data, (SYNTHETIC_SEED, config.subjects, config.synth_size)
+    return (synthetic_by_bytes(profile, progress=False),
+            (SYNTHETIC_SEED, config.subjects, config.synth_size))
 
 
 def rekey_bundle(bundle: Path, profile: str) -> dict:

@@ -49,7 +49,14 @@ def load_dataset(profile=None, root=None, progress: bool = True) -> AgeData:
                            progress=progress)
     from .reference import identify
 
+    return identify(synthetic_by_bytes(profile, progress), SYNTHETIC_SEED,
+                    profile.data.subjects, profile.data.synth_size)
+
+
+def synthetic_by_bytes(profile=None, progress: bool = True) -> AgeData:
+    """The profile's synthetic set (generated once), keyed by a hash of its bytes: before the
+    release's reference confirms which set it is (``data.reference.identify``)."""
+    profile = get_profile(profile)
     folder = ensure_synthetic(profile.data.subjects, profile.data.synth_size, progress=progress)
-    data = load_folder(folder, image_size=profile.data.image_size, source="synthetic",
+    return load_folder(folder, image_size=profile.data.image_size, source="synthetic",
                        progress=progress)
-    return identify(data, SYNTHETIC_SEED, profile.data.subjects, profile.data.synth_size)

@@ -129,6 +129,13 @@ class Prerequisite:
     prepare: Optional[Callable] = None      # applied to the model after loading (e.g. freeze)
 
 
+def short_recipe(profile, epochs: int, lr: float):
+    """A short training run on top of the profile's recipe (an unlearning edit, Blindspot's B):
+    ``epochs`` at a constant Adam rate ``lr``, no weight decay, the profile's batch and crop."""
+    return dataclasses.replace(profile.training, epochs=epochs, lr=lr, schedule="constant",
+                               weight_decay=0.0)
+
+
 # -- the method object ------------------------------------------------------------------------
 TRAINS_ON = ("train", "retain", "forget_and_retain")
 
@@ -175,8 +182,7 @@ class Method:
         method's epochs and learning rate at a constant rate, batch and crop of the profile."""
         if not self.edits_original:
             return profile.training
-        return dataclasses.replace(profile.training, epochs=self.hp.epochs, lr=self.hp.lr,
-                                   schedule="constant", weight_decay=0.0)
+        return short_recipe(profile, self.hp.epochs, self.hp.lr)
 
     def images(self, split, forget_set) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(training images, validation images) of the one training run."""

@@ -23,7 +23,6 @@ Tarun et al. (2023). Two steps:
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Dict, List, Optional, Sequence
 
@@ -35,7 +34,8 @@ from ..config import Profile
 from ..data import AgeData, ForgetSet
 from ..models import build_model
 from .base import (Hyperparameters as _Base, Method, Prerequisite, hyperparameter,
-                   non_negative_float, optional, positive_float, positive_int, register)
+                   non_negative_float, optional, positive_float, positive_int, register,
+                   short_recipe)
 
 BLIND_SEED_OFFSET = 7919    # B's seed is the run's seed plus this prime: B and the original
                             # model never start from the same initial weights
@@ -105,10 +105,9 @@ def train_blindspot_model(data: AgeData, forget_set: ForgetSet, profile: Profile
     hp = Hyperparameters.from_profile(profile, blind_epochs=epochs, blind_lr=lr)
     blind = build_model(profile.model.architecture, profile.model.width,
                         seed=seed + BLIND_SEED_OFFSET)
-    recipe = dataclasses.replace(profile.training, epochs=hp.blind_epochs, lr=hp.blind_lr,
-                                 schedule="constant", weight_decay=0.0)
-    fit(blind, data, forget_set.retain, recipe, seed=seed + BLIND_SEED_OFFSET, device=device,
-        init_output=True, desc="blindspot model B on D_r", progress=progress)
+    fit(blind, data, forget_set.retain, short_recipe(profile, hp.blind_epochs, hp.blind_lr),
+        seed=seed + BLIND_SEED_OFFSET, device=device, init_output=True,
+        desc="blindspot model B on D_r", progress=progress)
     return freeze(blind)
 
 
